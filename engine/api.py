@@ -1,0 +1,409 @@
+"""Offer kmop's engine as one typed facade: deploy, start, complete, message, wake, query.
+
+Every method that reads or writes takes the caller's ``Session``; the caller owns the transaction
+(``with engine.transaction() as session: ...``). Methods return the dataclasses of ``engine.views``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import Engine as DbEngine
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import clock, forms, messages, runner, specs, state, timers
+from .config import Settings
+from .db import make_db, session_factory, upgrade
+from .errors import Conflict, InvalidInput, NotFound
+from .models import (
+    HistoryEntry,
+    Incident,
+    MessageSubscription,
+    ProcessInstance,
+    ProcessVersion,
+    ServiceAttempt,
+    UserTask,
+    WakeUp,
+)
+from .views import (
+    DeployView,
+    HistoryView,
+    IncidentView,
+    InstanceDetail,
+    InstanceSummary,
+    MessageResult,
+    ProcessView,
+    SubscriptionView,
+    TaskView,
+    TimerView,
+)
+from tasks.registry import ServiceRegistry, default_registry
+
+
+class Engine:
+    """The one entry point to kmop's engine for the CLI, the web app, the worker and tests."""
+
+    def __init__(self, settings: Settings | None = None, registry: ServiceRegistry | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.db: DbEngine = make_db(self.settings.database_url)
+        self._sessions = session_factory(self.db)
+        self.runtime = runner.Runtime(self.settings, registry or default_registry())
+        self.clock: clock.Clock = (
+            clock.SimulatedClock(self.db) if self.settings.clock == "simulated" else clock.SystemClock()
+        )
+        clock.install(self.clock)
+
+    # ------------------------------------------------------------------------------- lifecycle
+
+    def init_db(self) -> None:
+        """Create or upgrade the schema (Alembic)."""
+        upgrade(self.settings.database_url)
+        if isinstance(self.clock, clock.SimulatedClock):
+            self.clock.now()  # fixes the simulated "now" at first use, outside any other transaction
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """Open a session in a transaction: committed at the end, rolled back on any error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    @property
+    def registry(self) -> ServiceRegistry:
+        return self.runtime.registry
+
+    # ----------------------------------------------------------------------------- definitions
+
+    def deploy(self, session: Session, paths: Sequence[str | Path], actor: str | None = None) -> DeployView:
+        return self.deploy_sources(session, specs.read_sources(paths), actor)
+
+    def deploy_sources(
+        self, session: Session, sources: list[specs.SourceFile], actor: str | None = None
+    ) -> DeployView:
+        runner.begin_write(session)
+        result = specs.deploy(session, sources, self.registry, actor)
+        return DeployView(
+            result.deployment_id,
+            [{"process_key": k, "version": v} for k, v in result.created],
+            [{"process_key": k, "version": v} for k, v in result.unchanged],
+        )
+
+    def processes(self, session: Session) -> list[ProcessView]:
+        rows = session.scalars(select(ProcessVersion).order_by(ProcessVersion.process_key, ProcessVersion.version))
+        from .models import DefinitionFile
+
+        views = []
+        for v in rows:
+            ids = [*v.file_ids.get("bpmn", []), *v.file_ids.get("dmn", []), *v.file_ids.get("form", [])]
+            names = session.scalars(select(DefinitionFile.name).where(DefinitionFile.id.in_(ids))).all()
+            views.append(ProcessView(v.process_key, v.version, v.name, v.deployed_at, sorted(names)))
+        return views
+
+    def diagram(self, session: Session, instance_id: int) -> str:
+        """Return the BPMN XML of the file that defines the instance's process (for viewers)."""
+        from .models import DefinitionFile
+
+        inst = self._instance(session, instance_id)
+        version = session.get(ProcessVersion, inst.process_version_id)
+        assert version is not None
+        for f in session.scalars(select(DefinitionFile).where(DefinitionFile.id.in_(version.file_ids["bpmn"]))):
+            if inst.process_key in f.provides.get("processes", []):
+                return f.content
+        raise NotFound(f"no diagram stored for {inst.process_key}")
+
+    # ------------------------------------------------------------------------------- instances
+
+    def start(
+        self,
+        session: Session,
+        process_key: str,
+        data: dict[str, Any] | None = None,
+        business_key: str | None = None,
+        actor: str | None = None,
+        version: int | None = None,
+    ) -> InstanceSummary:
+        """Start the latest (or the given) version of ``process_key``; run it until it waits."""
+        if data is not None and not isinstance(data, dict):
+            raise InvalidInput("start data must be a JSON object", field="data")
+        runner.begin_write(session)
+        query = select(ProcessVersion).where(ProcessVersion.process_key == process_key)
+        query = query.where(ProcessVersion.version == version) if version else query
+        pv = session.scalars(query.order_by(ProcessVersion.version.desc()).limit(1)).first()
+        if pv is None:
+            known = ", ".join(sorted(set(session.scalars(select(ProcessVersion.process_key))))) or "none"
+            raise NotFound(f"no deployed process '{process_key}'" + (f" version {version}" if version else "")
+                           + f" (deployed: {known})")
+        inst = runner.start(self.runtime, session, pv, dict(data or {}), business_key, actor)
+        messages.drain_buffer(self.runtime, session, inst.id)
+        return self._summary(session, inst)
+
+    def complete(
+        self, session: Session, task_id: str, data: dict[str, Any] | None = None, actor: str | None = None
+    ) -> InstanceSummary:
+        """Complete a ready user task with the fields of its form; exactly one of two racers wins."""
+        if data is not None and not isinstance(data, dict):
+            raise InvalidInput("task data must be a JSON object", field="data")
+        runner.begin_write(session)
+        row = session.get(UserTask, task_id)
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        if row.status != "ready":
+            raise Conflict(_done_message(row))
+        instance_id = row.instance_id
+
+        def action(run: runner.Run) -> None:
+            session.refresh(row)
+            task = run.wf.get_task_from_id(UUID(task_id))
+            if row.status != "ready" or task is None or task.state != TaskState.READY:
+                raise Conflict(_done_message(row))
+            accepted = forms.accept(self.runtime.specs, session, run.inst, row.form, data or {})
+            task.data.update(accepted)
+            task.run()
+            row.status, row.completed_by, row.completed_at = "completed", actor, run.now
+            run.record("user_task_completed", row.element_id, name=row.name, data=state.to_plain(accepted))
+
+        inst = runner.execute(self.runtime, session, instance_id, action, actor=actor)
+        assert inst is not None
+        messages.drain_buffer(self.runtime, session, instance_id)
+        return self._summary(session, inst)
+
+    def claim(self, session: Session, task_id: str, actor: str | None) -> TaskView:
+        row = session.get(UserTask, task_id, with_for_update=True)
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        if row.status != "ready":
+            raise Conflict(_done_message(row))
+        if actor is not None and row.claimed_by not in (None, actor):
+            raise Conflict(f"task {task_id} is claimed by {row.claimed_by}")
+        row.claimed_by = actor
+        session.flush()
+        return self._task_view(session, row)
+
+    def cancel(self, session: Session, instance_id: int, actor: str | None = None) -> InstanceSummary:
+        runner.begin_write(session)
+
+        def action(run: runner.Run) -> None:
+            run.wf.cancel()
+            run.record("cancelled", None)
+
+        inst = runner.execute(self.runtime, session, instance_id, action, actor=actor)
+        assert inst is not None
+        inst.status = "cancelled"
+        from . import projections
+
+        projections.clear(session, inst.id)
+        for row in session.scalars(select(UserTask).where(UserTask.instance_id == inst.id, UserTask.status == "ready")):
+            row.status = "cancelled"
+        return self._summary(session, inst)
+
+    def set_suspended(self, session: Session, instance_id: int, suspended: bool, actor: str | None = None) -> InstanceSummary:
+        runner.begin_write(session)
+        inst = runner.lock_instance(session, instance_id)
+        if inst is None:
+            raise NotFound(f"no process instance {instance_id}")
+        if suspended and inst.status in runner.ENDED + ("suspended",):
+            raise Conflict(f"instance {instance_id} is {inst.status}")
+        if not suspended and inst.status != "suspended":
+            raise Conflict(f"instance {instance_id} is not suspended")
+        has_incident = session.scalar(
+            select(func.count(Incident.id)).where(Incident.instance_id == inst.id, Incident.status == "open")
+        )
+        inst.status = "suspended" if suspended else ("error" if has_incident else "waiting")
+        inst.lock_version += 1
+        session.add(HistoryEntry(instance_id=inst.id, at=clock.now(), actor=actor,
+                                 event="suspended" if suspended else "resumed", element_id=None, detail={}))
+        session.flush()
+        return self._summary(session, inst)
+
+    # ---------------------------------------------------------------------------------- events
+
+    def message(
+        self,
+        session: Session,
+        name: str,
+        key: str | None = None,
+        payload: dict[str, Any] | None = None,
+        message_id: str | None = None,
+        actor: str | None = None,
+    ) -> MessageResult:
+        runner.begin_write(session)
+        return messages.send(self.runtime, session, name, key, payload, message_id, actor)
+
+    def fire_due(self) -> int:
+        """Wake every instance with a due timer or retry (own transactions); return how many."""
+        return timers.fire_due(self.runtime, self.transaction)
+
+    def advance_clock(self, target: datetime) -> int:
+        return timers.advance_to(self.runtime, self.transaction, target)
+
+    def retry(self, session: Session, incident_id: int, actor: str | None = None) -> InstanceSummary:
+        """Run the failed task of an incident once more; a new failure opens a new incident."""
+        runner.begin_write(session)
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            raise NotFound(f"no incident {incident_id}")
+        if incident.status != "open":
+            raise Conflict(f"incident {incident_id} is already {incident.status}")
+
+        def action(run: runner.Run) -> None:
+            incident.status, incident.resolved_at, incident.resolved_by = "resolved", run.now, actor
+            session.flush()
+            run.manual_retry = True
+            runner.retry_failed_tasks(run)
+
+        inst = runner.execute(self.runtime, session, incident.instance_id, action, actor=actor)
+        assert inst is not None
+        return self._summary(session, inst)
+
+    # --------------------------------------------------------------------------------- queries
+
+    def instances(
+        self, session: Session, status: str | None = None, process_key: str | None = None, limit: int = 200
+    ) -> list[InstanceSummary]:
+        query = select(ProcessInstance).order_by(ProcessInstance.id.desc()).limit(limit)
+        if status:
+            query = query.where(ProcessInstance.status == status)
+        if process_key:
+            query = query.where(ProcessInstance.process_key == process_key)
+        return [self._summary(session, inst) for inst in session.scalars(query)]
+
+    def show(self, session: Session, instance_id: int) -> InstanceDetail:
+        inst = self._instance(session, instance_id)
+        version = session.get(ProcessVersion, inst.process_version_id)
+        assert version is not None
+        spec, subs = self.runtime.specs.get(session, version)
+        wf, _ = state.load(session, inst.id, inst.skeleton, spec, subs)
+        from . import projections
+
+        tasks = projections.all_tasks(wf)
+        active = sorted({projections.element_id(t) for t in tasks if t.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR) and getattr(t.task_spec, "bpmn_id", None)})
+        done = sorted({projections.element_id(t) for t in tasks if t.state == TaskState.COMPLETED and getattr(t.task_spec, "bpmn_id", None)})
+        data = state.to_plain(wf.data if wf.completed else _latest_data(wf))
+        history = session.scalars(
+            select(HistoryEntry).where(HistoryEntry.instance_id == inst.id).order_by(HistoryEntry.id)
+        )
+        return InstanceDetail(
+            id=inst.id,
+            process_key=inst.process_key,
+            version=version.version,
+            business_key=inst.business_key,
+            status=inst.status,
+            created_at=inst.created_at,
+            updated_at=inst.updated_at,
+            ended_at=inst.ended_at,
+            data=data,
+            ready_tasks=self.tasks(session, instance_id=inst.id),
+            timers=self.timers(session, instance_id=inst.id),
+            subscriptions=[
+                SubscriptionView(s.instance_id, s.element_id, s.message_name, s.correlation_key)
+                for s in session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == inst.id))
+            ],
+            incidents=self.incidents(session, instance_id=inst.id, status=None),
+            history=[HistoryView(h.at, h.actor, h.event, h.element_id, h.detail) for h in history],
+            active_elements=active,
+            completed_elements=done,
+        )
+
+    def tasks(
+        self, session: Session, instance_id: int | None = None, lane: str | None = None, status: str = "ready"
+    ) -> list[TaskView]:
+        query = select(UserTask).where(UserTask.status == status).order_by(UserTask.created_at, UserTask.id)
+        if instance_id is not None:
+            query = query.where(UserTask.instance_id == instance_id)
+        if lane is not None:
+            query = query.where(UserTask.lane == lane)
+        return [self._task_view(session, row) for row in session.scalars(query)]
+
+    def task(self, session: Session, task_id: str) -> TaskView:
+        row = session.get(UserTask, task_id)
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        return self._task_view(session, row)
+
+    def timers(self, session: Session, instance_id: int | None = None) -> list[TimerView]:
+        query = select(WakeUp).order_by(WakeUp.due_at, WakeUp.id)
+        if instance_id is not None:
+            query = query.where(WakeUp.instance_id == instance_id)
+        return [TimerView(w.instance_id, w.task_id, w.element_id, w.kind, w.due_at) for w in session.scalars(query)]
+
+    def incidents(
+        self, session: Session, instance_id: int | None = None, status: str | None = "open"
+    ) -> list[IncidentView]:
+        query = select(Incident).order_by(Incident.id)
+        if instance_id is not None:
+            query = query.where(Incident.instance_id == instance_id)
+        if status is not None:
+            query = query.where(Incident.status == status)
+        return [
+            IncidentView(i.id, i.instance_id, i.element_id, i.error_type, i.message, i.attempts, i.status,
+                         i.created_at, i.resolved_at)
+            for i in session.scalars(query)
+        ]
+
+    def service_failures(self, session: Session, instance_id: int) -> int:
+        total = session.scalar(
+            select(func.coalesce(func.sum(ServiceAttempt.failures), 0)).where(ServiceAttempt.instance_id == instance_id)
+        )
+        return int(total or 0)
+
+    # --------------------------------------------------------------------------------- helpers
+
+    def _instance(self, session: Session, instance_id: int) -> ProcessInstance:
+        inst = session.get(ProcessInstance, instance_id)
+        if inst is None:
+            raise NotFound(f"no process instance {instance_id}")
+        return inst
+
+    def _summary(self, session: Session, inst: ProcessInstance) -> InstanceSummary:
+        version = session.get(ProcessVersion, inst.process_version_id)
+        assert version is not None
+        waiting = session.scalars(
+            select(UserTask.element_id).where(UserTask.instance_id == inst.id, UserTask.status == "ready")
+        ).all()
+        waiting_events = session.scalars(select(WakeUp.element_id).where(WakeUp.instance_id == inst.id)).all()
+        waiting_msgs = session.scalars(
+            select(MessageSubscription.element_id).where(MessageSubscription.instance_id == inst.id)
+        ).all()
+        return InstanceSummary(
+            inst.id, inst.process_key, version.version, inst.business_key, inst.status, inst.created_at,
+            inst.updated_at, inst.ended_at, sorted({*waiting, *waiting_events, *waiting_msgs}),
+        )
+
+    def _task_view(self, session: Session, row: UserTask) -> TaskView:
+        inst = session.get(ProcessInstance, row.instance_id)
+        assert inst is not None
+        now = clock.now()
+        return TaskView(
+            row.id, row.instance_id, inst.process_key, inst.business_key, row.element_id, row.name, row.lane,
+            row.form, row.status, row.created_at, row.due_at,
+            bool(row.due_at and row.status == "ready" and row.due_at < now), row.claimed_by,
+            row.completed_by, row.completed_at,
+        )
+
+
+def _done_message(row: UserTask) -> str:
+    if row.status == "completed":
+        who = f" by {row.completed_by}" if row.completed_by else ""
+        when = f" at {row.completed_at.isoformat()}" if row.completed_at else ""
+        return f"task {row.id} ('{row.name}') was already completed{who}{when}"
+    return f"task {row.id} ('{row.name}') is {row.status}: it can no longer be completed"
+
+
+def _latest_data(wf: Any) -> dict[str, Any]:
+    """The data a person would call "current": that of the most recently changed task."""
+    from . import projections
+
+    tasks = [t for t in projections.all_tasks(wf) if t.state in (TaskState.COMPLETED, TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR)]
+    if not tasks:
+        return dict(wf.data)
+    latest = max(tasks, key=lambda t: t.last_state_change)
+    return {**wf.data, **latest.data}

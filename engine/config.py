@@ -1,0 +1,57 @@
+"""Read kmop's settings from the environment (``KMOP_…``), with defaults that run out of the box."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_database_url() -> str:
+    instance = PROJECT_ROOT / "instance"
+    return f"sqlite:///{instance / 'kmop.sqlite3'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that can be configured; build one with ``Settings.from_env()``."""
+
+    database_url: str = field(default_factory=_default_database_url)
+    clock: str = "system"  # "system" or "simulated"
+    message_buffer_seconds: int = 7 * 24 * 3600  # 0 turns buffering off
+    service_retries: int = 3  # attempts in all before an incident is opened
+    service_backoff_seconds: float = 10.0  # first retry delay; doubles per attempt
+    worker_poll_seconds: float = 0.25
+    worker_batch: int = 200
+    script_timeout_seconds: float = 2.0
+    bpmn_dir: Path = PROJECT_ROOT / "bpmn"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from ``environ`` (default: the process environment), then apply overrides."""
+        env = dict(os.environ if environ is None else environ)
+        values: dict[str, object] = {}
+        if "KMOP_DATABASE_URL" in env:
+            values["database_url"] = env["KMOP_DATABASE_URL"]
+        if "KMOP_CLOCK" in env:
+            values["clock"] = env["KMOP_CLOCK"].strip().lower()
+        numeric = {
+            "KMOP_MESSAGE_BUFFER_SECONDS": ("message_buffer_seconds", int),
+            "KMOP_SERVICE_RETRIES": ("service_retries", int),
+            "KMOP_SERVICE_BACKOFF_SECONDS": ("service_backoff_seconds", float),
+            "KMOP_WORKER_POLL_SECONDS": ("worker_poll_seconds", float),
+            "KMOP_SCRIPT_TIMEOUT_SECONDS": ("script_timeout_seconds", float),
+        }
+        for var, (name, kind) in numeric.items():
+            if var in env:
+                try:
+                    values[name] = kind(env[var])
+                except ValueError as exc:
+                    raise ValueError(f"{var} must be a number, got {env[var]!r}") from exc
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.clock not in ("system", "simulated"):
+            raise ValueError(f"KMOP_CLOCK must be 'system' or 'simulated', got {settings.clock!r}")
+        return settings

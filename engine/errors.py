@@ -1,0 +1,82 @@
+"""The one exception hierarchy of kmop.
+
+Every error the engine raises on purpose is a ``KmopError``. The web layer and the CLI map the
+subclasses to answers: ``NotFound`` → 404, ``Conflict`` → 409, ``Forbidden`` → 403, every other
+``KmopError`` (bad input) → 400. An ``Incident`` is not raised to callers: it is recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class KmopError(Exception):
+    """Base class: a clear message meant for the person or system that made the call."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(KmopError):
+    """The thing asked for does not exist (an instance, a task, a process key, an incident)."""
+
+    status = 404
+
+
+class Conflict(KmopError):
+    """The request raced another one, or the state no longer allows it (task already completed)."""
+
+    status = 409
+
+
+class Forbidden(KmopError):
+    """The caller lacks the role or right the request needs."""
+
+    status = 403
+
+
+class InvalidInput(KmopError):
+    """Input data is wrong; ``field`` names the offending field when there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a deployment: which file, which element, what is wrong."""
+
+    file: str
+    element: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}" + (f" [{self.element}]" if self.element else "")
+        return f"{where}: {self.message}"
+
+
+class DeploymentError(KmopError):
+    """A deployment was refused; ``problems`` lists every problem found. Nothing was stored."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"deployment refused, {len(problems)} problem(s):\n{lines}")
+        self.problems = problems
+
+
+class SandboxError(KmopError):
+    """An expression or script in a diagram tried something the sandbox forbids, or ran too long."""
+
+
+class MessageNotDelivered(KmopError):
+    """A message matched no waiting instance and buffering is off."""
+
+    status = 404
+
+
+class ClockError(KmopError):
+    """The clock cannot be moved (normal mode), or was asked to move backwards."""

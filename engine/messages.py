@@ -1,0 +1,144 @@
+"""Deliver messages by name and correlation key, from kmop's own subscription table.
+
+The library does not correlate inside event-based gateways, so kmop never lets it choose: a message
+goes to one waiting task of one instance whose subscription matches both name and key. A message id
+seen before is accepted once. A message nobody waits for is buffered for a while (or refused when
+buffering is off) and delivered when a matching subscription appears.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from . import clock, runner
+from .errors import Conflict, InvalidInput, MessageNotDelivered
+from .models import BufferedMessage, MessageReceipt, MessageSubscription
+from .views import MessageResult
+
+
+def _deliver_action(task_id: str, name: str, payload: dict[str, Any]) -> runner.Action:
+    def action(run: runner.Run) -> None:
+        task = run.wf.get_task_from_id(UUID(task_id))
+        if task is None or task.state != TaskState.WAITING:
+            raise Conflict(f"the task waiting for message '{name}' is no longer waiting; send it again")
+        # Reuse the parsed definition (trap 6); a gateway holds one per outgoing event.
+        event_def = next(
+            e for e in runner.projections.event_parts(task) if isinstance(e, MessageEventDefinition) and e.name == name
+        )
+        task.task_spec.catch(task, BpmnEvent(event_def, payload))
+        if getattr(event_def, "message_var", None) is None:
+            # No spiffworkflow:messageVariable: the payload's fields become process data.
+            task.data.update(payload)
+        task.task_spec._update(task)
+        run.record("message_received", runner.projections.element_id(task), message=name,
+                   fields=sorted(payload))
+
+    return action
+
+
+def send(
+    rt: runner.Runtime,
+    session: Session,
+    name: str,
+    key: str | None,
+    payload: dict[str, Any] | None,
+    message_id: str | None,
+    actor: str | None = None,
+) -> MessageResult:
+    """Deliver, buffer or refuse one message; see the module docstring."""
+    if not name:
+        raise InvalidInput("a message needs a name", field="name")
+    if payload is not None and not isinstance(payload, dict):
+        raise InvalidInput("a message payload must be a JSON object", field="payload")
+    body = payload or {}
+    now = clock.now()
+    if message_id:
+        seen = session.get(MessageReceipt, message_id)
+        if seen is not None:
+            return MessageResult("duplicate", name, key, seen.instance_id,
+                                 f"message id {message_id} was already accepted at {seen.received_at.isoformat()}")
+    sub = session.scalars(
+        select(MessageSubscription)
+        .where(
+            MessageSubscription.message_name == name,
+            MessageSubscription.correlation_key.is_(None)
+            if key is None
+            else MessageSubscription.correlation_key == key,
+        )
+        .order_by(MessageSubscription.created_at, MessageSubscription.id)
+        .limit(1)
+    ).first()
+    if sub is None:
+        return _buffer_or_refuse(rt, session, name, key, body, message_id, now)
+    instance_id = sub.instance_id
+    runner.execute(rt, session, instance_id, _deliver_action(sub.task_id, name, body), actor=actor)
+    if message_id:
+        session.add(MessageReceipt(message_id=message_id, message_name=name, correlation_key=key,
+                                   instance_id=instance_id, received_at=now, outcome="delivered"))
+    drain_buffer(rt, session, instance_id)
+    return MessageResult("delivered", name, key, instance_id, f"delivered to instance {instance_id}")
+
+
+def _buffer_or_refuse(
+    rt: runner.Runtime,
+    session: Session,
+    name: str,
+    key: str | None,
+    body: dict[str, Any],
+    message_id: str | None,
+    now: Any,
+) -> MessageResult:
+    seconds = rt.settings.message_buffer_seconds
+    if seconds <= 0:
+        raise MessageNotDelivered(
+            f"no instance waits for message '{name}' with correlation key '{key}'; "
+            "buffering is off, so the message was not accepted"
+        )
+    session.add(BufferedMessage(message_name=name, correlation_key=key, payload=body, message_id=message_id,
+                                received_at=now, expires_at=now + timedelta(seconds=seconds)))
+    if message_id:
+        session.add(MessageReceipt(message_id=message_id, message_name=name, correlation_key=key,
+                                   instance_id=None, received_at=now, outcome="buffered"))
+    until = (now + timedelta(seconds=seconds)).isoformat()
+    return MessageResult("buffered", name, key, None,
+                         f"no instance waits for it yet; kept until {until} for one that will")
+
+
+def drain_buffer(rt: runner.Runtime, session: Session, instance_id: int, limit: int = 20) -> int:
+    """Deliver buffered messages that the instance now waits for, oldest first."""
+    delivered = 0
+    now = clock.now()
+    session.execute(delete(BufferedMessage).where(BufferedMessage.expires_at < now))
+    for _ in range(limit):
+        match = session.execute(
+            select(BufferedMessage, MessageSubscription)
+            .join(
+                MessageSubscription,
+                (MessageSubscription.message_name == BufferedMessage.message_name)
+                & (MessageSubscription.correlation_key == BufferedMessage.correlation_key),
+            )
+            .where(MessageSubscription.instance_id == instance_id)
+            .order_by(BufferedMessage.received_at, BufferedMessage.id)
+            .limit(1)
+        ).first()
+        if match is None:
+            break
+        buffered, sub = match
+        action = _deliver_action(sub.task_id, buffered.message_name, dict(buffered.payload))
+        runner.execute(rt, session, instance_id, action, actor="buffer")
+        if buffered.message_id:
+            receipt = session.get(MessageReceipt, buffered.message_id)
+            if receipt is not None:
+                receipt.instance_id, receipt.outcome = instance_id, "delivered"
+        session.delete(buffered)
+        session.flush()
+        delivered += 1
+    return delivered

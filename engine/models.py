@@ -1,0 +1,227 @@
+"""Define kmop's tables: definitions, instances with their stored state, and the projections kmop owns.
+
+The SpiffWorkflow state of an instance is split into a small skeleton (on ``process_instance``) and one
+row per task (``instance_task_state``), so that a save writes only the rows that changed. Everything a
+dashboard or inbox reads (ready user tasks, pending wake-ups, message subscriptions, incidents, history)
+lives in its own indexed table and never needs the workflow to be deserialized.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store aware UTC datetimes; SQLite drops the zone, so put it back on the way out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("kmop stores only timezone-aware datetimes")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        from datetime import timezone
+
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime}
+
+
+class Deployment(Base):
+    __tablename__ = "deployment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployed_at: Mapped[datetime]
+    deployed_by: Mapped[str | None] = mapped_column(String(200))
+    summary: Mapped[dict[str, Any]]
+
+
+class DefinitionFile(Base):
+    """One BPMN, DMN or form file, stored once per distinct content."""
+
+    __tablename__ = "definition_file"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(10))  # bpmn | dmn | form
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    content: Mapped[str] = mapped_column(Text)
+    provides: Mapped[dict[str, Any]]  # {"processes": [...], "decisions": [...]}
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployment.id"))
+    created_at: Mapped[datetime]
+
+
+class ProcessVersion(Base):
+    """A process key at one version: the exact set of files its spec is parsed from."""
+
+    __tablename__ = "process_version"
+    __table_args__ = (
+        UniqueConstraint("process_key", "version"),
+        UniqueConstraint("process_key", "bundle_hash"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int]
+    name: Mapped[str | None] = mapped_column(String(300))
+    bundle_hash: Mapped[str] = mapped_column(String(64))
+    file_ids: Mapped[dict[str, Any]]  # {"bpmn": [ids], "dmn": [ids], "form": [ids]}
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployment.id"))
+    deployed_at: Mapped[datetime]
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(200), index=True)
+    business_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    skeleton: Mapped[str] = mapped_column(Text)  # workflow state without tasks and without the spec
+    lock_version: Mapped[int] = mapped_column(Integer, default=0)
+    started_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class InstanceTaskState(Base):
+    __tablename__ = "instance_task_state"
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True
+    )
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(36))  # "" for the top workflow, else the subprocess id
+    seq: Mapped[int]  # creation order: a task is restored after its parent
+    body: Mapped[str] = mapped_column(Text)
+
+
+class UserTask(Base):
+    """The inbox projection: one row per user task that became ready."""
+
+    __tablename__ = "user_task"
+    __table_args__ = (Index("ix_user_task_open", "status", "lane"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the SpiffWorkflow task id
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    element_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(300))
+    lane: Mapped[str | None] = mapped_column(String(200))
+    form: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20))  # ready | completed | cancelled
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    completed_at: Mapped[datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class WakeUp(Base):
+    """A moment at which an instance must be woken: a timer falling due, or a service retry."""
+
+    __tablename__ = "wake_up"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))  # timer | retry
+    due_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class MessageSubscription(Base):
+    __tablename__ = "message_subscription"
+    __table_args__ = (Index("ix_subscription_match", "message_name", "correlation_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(200))
+    message_name: Mapped[str] = mapped_column(String(200))
+    correlation_key: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class MessageReceipt(Base):
+    """Every message id ever accepted, so that a repeated delivery is accepted once."""
+
+    __tablename__ = "message_receipt"
+    message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    message_name: Mapped[str] = mapped_column(String(200))
+    correlation_key: Mapped[str | None] = mapped_column(String(200))
+    instance_id: Mapped[int | None]
+    received_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(20))  # delivered | buffered
+
+
+class BufferedMessage(Base):
+    __tablename__ = "buffered_message"
+    __table_args__ = (Index("ix_buffered_match", "message_name", "correlation_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_name: Mapped[str] = mapped_column(String(200))
+    correlation_key: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]]
+    message_id: Mapped[str | None] = mapped_column(String(200))
+    received_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Incident(Base):
+    __tablename__ = "incident"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(200))
+    error_type: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int]
+    status: Mapped[str] = mapped_column(String(20), index=True)  # open | resolved
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class ServiceAttempt(Base):
+    """Failed attempts of one service-task execution, keyed by its idempotency key."""
+
+    __tablename__ = "service_attempt"
+    idempotency_key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    failures: Mapped[int]
+    last_error: Mapped[str] = mapped_column(Text)
+
+
+class HistoryEntry(Base):
+    """Append-only: who did what, when, and which data changed."""
+
+    __tablename__ = "history"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str | None] = mapped_column(String(200))
+    event: Mapped[str] = mapped_column(String(40))
+    element_id: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]]
+
+
+class ClockState(Base):
+    """The simulated "now", shared by every process (one row)."""
+
+    __tablename__ = "clock_state"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    now: Mapped[datetime]

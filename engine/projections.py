@@ -1,0 +1,191 @@
+"""Keep kmop's own tables in step with a workflow after each run: the inbox, wake-ups, subscriptions.
+
+Each projection is diffed against what is stored for the instance, so a run that changes one task
+writes one row, whatever the size of the instance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from .models import MessageSubscription, ProcessInstance, UserTask, WakeUp
+from .specs import FORM_PROPERTIES
+
+
+@dataclass(frozen=True)
+class WaitingTimer:
+    task_id: str
+    element_id: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class WaitingMessage:
+    task_id: str
+    element_id: str
+    name: str
+
+
+def all_tasks(wf: Any) -> list[Any]:
+    tasks = list(wf.tasks.values())
+    for sp in wf.subprocesses.values():
+        tasks.extend(sp.tasks.values())
+    return tasks
+
+
+def element_id(task: Any) -> str:
+    return str(getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name)
+
+
+def element_name(task: Any) -> str:
+    return str(getattr(task.task_spec, "bpmn_name", None) or element_id(task))
+
+
+def _timer_due(task: Any) -> datetime | None:
+    value = task.internal_data.get("event_value")
+    if isinstance(value, dict):  # a cycle: the next occurrence, while cycles remain
+        value = value.get("next") if value.get("cycles", 0) != 0 else None
+    if not isinstance(value, str):
+        return None
+    due = TimerEventDefinition.get_datetime(value)
+    return due if isinstance(due, datetime) else None
+
+
+def event_parts(task: Any) -> list[Any]:
+    """The event definitions a task waits for; an event-based gateway waits for several at once."""
+    event = getattr(task.task_spec, "event_definition", None)
+    if event is None:
+        return []
+    return list(getattr(event, "event_definitions", None) or [event])
+
+
+def waiting_timers(wf: Any) -> list[WaitingTimer]:
+    found = []
+    for task in all_tasks(wf):
+        if task.state == TaskState.WAITING and any(isinstance(e, TimerEventDefinition) for e in event_parts(task)):
+            due = _timer_due(task)
+            if due is not None:
+                found.append(WaitingTimer(str(task.id), element_id(task), due))
+    return found
+
+
+def waiting_messages(wf: Any) -> list[WaitingMessage]:
+    found = []
+    for task in all_tasks(wf):
+        if task.state != TaskState.WAITING:
+            continue
+        for event in event_parts(task):
+            if isinstance(event, MessageEventDefinition):
+                found.append(WaitingMessage(str(task.id), element_id(task), event.name))
+    return found
+
+
+def form_of(task: Any) -> str | None:
+    props = (getattr(task.task_spec, "extensions", None) or {}).get("properties", {}) or {}
+    for key in FORM_PROPERTIES:
+        if props.get(key):
+            return str(props[key])
+    return None
+
+
+def _due_of(task: Any, timers: dict[str, WaitingTimer], now: datetime) -> datetime | None:
+    """A user task is due when the earliest boundary timer on it fires (or per its ``due`` property)."""
+    parent = task.parent
+    siblings = parent.children if parent is not None else []
+    dues = [timers[str(s.id)].due_at for s in siblings if str(s.id) in timers]
+    props = (getattr(task.task_spec, "extensions", None) or {}).get("properties", {}) or {}
+    if props.get("due"):
+        try:
+            parsed = TimerEventDefinition.parse_iso_duration(str(props["due"]).strip("\"'"))
+            dues.append(now + TimerEventDefinition.get_timedelta_from_start(parsed, now))
+        except Exception:
+            pass  # an unreadable due property is shown as no due date, never an error in the run
+    return min(dues) if dues else None
+
+
+def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime) -> tuple[int, int, int]:
+    """Bring user_task, wake_up (timers) and message_subscription in line; return how many of each."""
+    timers = {t.task_id: t for t in waiting_timers(wf)}
+    ready = {str(t.id): t for t in all_tasks(wf) if t.state == TaskState.READY and t.task_spec.manual}
+    open_rows = {
+        row.id: row
+        for row in session.scalars(
+            select(UserTask).where(UserTask.instance_id == inst.id, UserTask.status == "ready")
+        )
+    }
+    for tid, row in open_rows.items():
+        if tid not in ready:
+            task = wf.get_task_from_id(_uuid(tid))
+            row.status = "completed" if task is not None and task.state == TaskState.COMPLETED else "cancelled"
+            row.completed_at = row.completed_at or now
+    for tid, task in ready.items():
+        if tid not in open_rows:
+            session.add(
+                UserTask(
+                    id=tid,
+                    instance_id=inst.id,
+                    element_id=element_id(task),
+                    name=element_name(task),
+                    lane=getattr(task.task_spec, "lane", None),
+                    form=form_of(task),
+                    status="ready",
+                    created_at=now,
+                    due_at=_due_of(task, timers, now),
+                )
+            )
+
+    stored_timers = {
+        (w.task_id, w.due_at): w
+        for w in session.scalars(select(WakeUp).where(WakeUp.instance_id == inst.id, WakeUp.kind == "timer"))
+    }
+    wanted_timers = {(t.task_id, t.due_at): t for t in timers.values()}
+    for key, row in stored_timers.items():
+        if key not in wanted_timers:
+            session.delete(row)
+    for key, t in wanted_timers.items():
+        if key not in stored_timers:
+            session.add(WakeUp(instance_id=inst.id, task_id=t.task_id, element_id=t.element_id, kind="timer",
+                               due_at=t.due_at))
+
+    messages = waiting_messages(wf)
+    stored_subs = {
+        (s.task_id, s.message_name, s.correlation_key): s
+        for s in session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == inst.id))
+    }
+    wanted_subs = {(m.task_id, m.name, inst.business_key): m for m in messages}
+    for key, row in stored_subs.items():
+        if key not in wanted_subs:
+            session.delete(row)
+    for key, m in wanted_subs.items():
+        if key not in stored_subs:
+            session.add(
+                MessageSubscription(
+                    instance_id=inst.id,
+                    task_id=m.task_id,
+                    element_id=m.element_id,
+                    message_name=m.name,
+                    correlation_key=inst.business_key,
+                    created_at=now,
+                )
+            )
+    return len(ready), len(timers), len(messages)
+
+
+def clear(session: Session, instance_id: int) -> None:
+    """Drop every waiting projection of an instance that ended or was cancelled."""
+    session.execute(delete(WakeUp).where(WakeUp.instance_id == instance_id))
+    session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == instance_id))
+
+
+def _uuid(value: str) -> Any:
+    from uuid import UUID
+
+    return UUID(value)

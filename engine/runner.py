@@ -1,0 +1,351 @@
+"""Run an instance: load it under lock, apply one action, run the engine, save state and projections.
+
+Every change to an instance goes through ``execute`` inside the caller's transaction: one writer per
+instance (a row lock on PostgreSQL, a write transaction on SQLite, and a version check everywhere), so
+two users completing the same task cannot both succeed. Failing service tasks are retried with backoff
+through a wake-up, then become an incident; the rest of the system goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from . import clock, projections, state
+from .config import Settings
+from .errors import Conflict, KmopError, NotFound
+from .models import (
+    HistoryEntry,
+    Incident,
+    ProcessInstance,
+    ProcessVersion,
+    ServiceAttempt,
+    WakeUp,
+)
+from .sandbox import SandboxedEnvironment
+from .specs import SpecCache
+from tasks.registry import ServiceContext, ServiceRegistry
+
+log = logging.getLogger("kmop.engine")
+
+ENDED = ("completed", "cancelled")
+
+
+@dataclass
+class Runtime:
+    """What lives as long as the process: settings, services, and the parsed-spec cache."""
+
+    settings: Settings
+    registry: ServiceRegistry
+    specs: SpecCache = field(default_factory=SpecCache)
+
+
+@dataclass
+class Run:
+    """One engine run of one instance, inside the caller's transaction."""
+
+    runtime: Runtime
+    session: Session
+    inst: ProcessInstance
+    wf: BpmnWorkflow
+    now: datetime
+    actor: str | None
+    manual_retry: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, event: str, element: str | None = None, **detail: Any) -> None:
+        self.history.append({"event": event, "element_id": element, "actor": self.actor, "detail": detail})
+
+
+Action = Callable[[Run], None]
+
+
+class _KmopScriptEngine(PythonScriptEngine):  # type: ignore[misc]
+    """The sandboxed script engine, with service calls routed to kmop's registry."""
+
+    def __init__(self, run: Run) -> None:
+        helpers = {"now": clock.now}
+        super().__init__(
+            environment=SandboxedEnvironment(helpers, run.runtime.settings.script_timeout_seconds)
+        )
+        self.run = run
+
+    def call_service(self, task: Any, operation_name: str, operation_params: dict[str, Any], **_: Any) -> str:
+        # Overridden because the library's own error path raises NameError and hides the real error.
+        run = self.run
+        op = run.runtime.registry.get(operation_name)
+        if op is None:
+            raise KmopError(f"service operator '{operation_name}' is not registered")
+        key = idempotency_key(run.inst.id, task)
+        attempt = run.session.get(ServiceAttempt, key)
+        ctx = ServiceContext(
+            idempotency_key=key,
+            instance_id=run.inst.id,
+            business_key=run.inst.business_key,
+            operator=operation_name,
+            attempt=(attempt.failures if attempt else 0) + 1,
+            now=run.now,
+            session=run.session,
+        )
+        params = {name: p["value"] for name, p in operation_params.items()}
+        # A failed attempt must leave nothing behind: its writes roll back with the savepoint.
+        with run.session.begin_nested():
+            result = op.function(ctx, **params)
+        return json.dumps(state.to_plain(result))
+
+
+def idempotency_key(instance_id: int, task: Any) -> str:
+    return f"{instance_id}:{task.id}"
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+def begin_write(session: Session) -> None:
+    """On SQLite, open the transaction with the write lock, so that racing writers queue instead of
+    failing when both try to upgrade a read lock. A no-op once the transaction has a connection."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    tx = session.get_transaction()
+    if tx is None or not tx._connections:
+        session.connection(execution_options={"kmop_write": True})
+
+
+def lock_instance(session: Session, instance_id: int, skip_locked: bool = False) -> ProcessInstance | None:
+    """Take the instance's write lock; with ``skip_locked``, return None when another run holds it."""
+    begin_write(session)
+    stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id)
+    stmt = stmt.with_for_update(skip_locked=skip_locked).execution_options(populate_existing=True)
+    return session.scalars(stmt).one_or_none()
+
+
+def _load(rt: Runtime, session: Session, inst: ProcessInstance) -> tuple[BpmnWorkflow, state.LoadedState]:
+    version = session.get(ProcessVersion, inst.process_version_id)
+    assert version is not None
+    spec, subs = rt.specs.get(session, version)
+    return state.load(session, inst.id, inst.skeleton, spec, subs)
+
+
+# ------------------------------------------------------------------------------------------ running
+
+
+def start(
+    rt: Runtime,
+    session: Session,
+    version: ProcessVersion,
+    data: dict[str, Any],
+    business_key: str | None,
+    actor: str | None,
+) -> ProcessInstance:
+    """Create an instance of ``version`` and run it until it waits."""
+    with clock.pinned() as now:
+        spec, subs = rt.specs.get(session, version)
+        wf = BpmnWorkflow(spec, subs)
+        inst = ProcessInstance(
+            process_version_id=version.id,
+            process_key=version.process_key,
+            business_key=business_key,
+            status="running",
+            skeleton="{}",
+            lock_version=0,
+            started_by=actor,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(inst)
+        session.flush()
+        run = Run(rt, session, inst, wf, now, actor)
+        wf.script_engine = _KmopScriptEngine(run)
+        start_task = wf.get_tasks(state=TaskState.READY)[0]
+        start_task.data.update(data)
+        run.record("started", element=version.process_key, data=state.to_plain(data), version=version.version)
+        _advance(run)
+        _finish(run, state.LoadedState(), expected_version=None)
+    return inst
+
+
+def execute(
+    rt: Runtime,
+    session: Session,
+    instance_id: int,
+    action: Action,
+    actor: str | None = None,
+    skip_locked: bool = False,
+    allow_ended: bool = False,
+) -> ProcessInstance | None:
+    """Apply ``action`` to the instance and run it on; None when skipped because it is locked."""
+    inst = lock_instance(session, instance_id, skip_locked)
+    if inst is None:
+        if skip_locked:
+            return None
+        raise NotFound(f"no process instance {instance_id}")
+    if inst.status in ENDED and not allow_ended:
+        raise Conflict(f"instance {instance_id} is {inst.status}: nothing can change it any more")
+    if inst.status == "suspended":
+        raise Conflict(f"instance {instance_id} is suspended: resume it first")
+    with clock.pinned() as now:
+        wf, loaded = _load(rt, session, inst)
+        run = Run(rt, session, inst, wf, now, actor)
+        wf.script_engine = _KmopScriptEngine(run)
+        before = {t.id: t.state for t in projections.all_tasks(wf)}
+        action(run)
+        _advance(run)
+        _record_completed(run, before)
+        _finish(run, loaded, expected_version=inst.lock_version)
+    return inst
+
+
+def _advance(run: Run) -> None:
+    try:
+        run.wf.do_engine_steps()
+    except Exception as exc:  # any failure in a task: keep the progress made, record what failed
+        _on_failure(run, exc)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen: set[int] = set()
+    current: BaseException = exc
+    while id(current) not in seen:
+        seen.add(id(current))
+        inner = getattr(current, "exception", None) or current.__cause__ or current.__context__
+        if not isinstance(inner, BaseException):
+            break
+        current = inner
+    return current
+
+
+def _on_failure(run: Run, exc: Exception) -> None:
+    failed = [t for t in projections.all_tasks(run.wf) if t.state == TaskState.ERROR]
+    if not failed:
+        raise exc  # not a task failure: let the caller's transaction roll back
+    task = failed[0]
+    cause = _root_cause(exc)
+    message = f"{type(cause).__name__}: {cause}"
+    element = projections.element_id(task)
+    operator = getattr(task.task_spec, "operation_name", None)
+    if operator is not None and not run.manual_retry:
+        key = idempotency_key(run.inst.id, task)
+        attempt = run.session.get(ServiceAttempt, key)
+        if attempt is None:
+            attempt = ServiceAttempt(idempotency_key=key, instance_id=run.inst.id, failures=0, last_error="")
+            run.session.add(attempt)
+        attempt.failures += 1
+        attempt.last_error = message
+        op = run.runtime.registry.get(operator)
+        settings = run.runtime.settings
+        limit = (op.retry.attempts if op else None) or task.task_spec.retries or settings.service_retries
+        base = (op.retry.backoff_seconds if op else None) or task.task_spec.retry_backoff_base
+        base = float(base if base is not None else settings.service_backoff_seconds)
+        run.record("service_failed", element, attempt=attempt.failures, of=int(limit), error=message)
+        if attempt.failures < int(limit):
+            due = run.now + timedelta(seconds=base * 2 ** (attempt.failures - 1))
+            run.session.add(
+                WakeUp(instance_id=run.inst.id, task_id=str(task.id), element_id=element, kind="retry", due_at=due)
+            )
+            log.warning("service %s failed (attempt %s), retry at %s", operator, attempt.failures, due)
+            return
+    else:
+        run.record("task_failed", element, error=message)
+    attempts = 1
+    if operator is not None:
+        row = run.session.get(ServiceAttempt, idempotency_key(run.inst.id, task))
+        attempts = row.failures if row else 1
+    run.session.add(
+        Incident(
+            instance_id=run.inst.id,
+            task_id=str(task.id),
+            element_id=element,
+            error_type=type(cause).__name__,
+            message=str(cause) or type(cause).__name__,
+            attempts=attempts,
+            status="open",
+            created_at=run.now,
+        )
+    )
+    run.record("incident_opened", element, error=message)
+    log.error("incident on instance %s at %s: %s", run.inst.id, element, type(cause).__name__)
+
+
+def retry_failed_tasks(run: Run) -> None:
+    """Put failed tasks back to READY so that the engine runs them again."""
+    for task in projections.all_tasks(run.wf):
+        if task.state == TaskState.ERROR:
+            task._set_state(TaskState.READY)
+            run.record("retried", projections.element_id(task))
+
+
+def _record_completed(run: Run, before: dict[Any, int]) -> None:
+    for task in projections.all_tasks(run.wf):
+        if task.state != TaskState.COMPLETED or before.get(task.id) == TaskState.COMPLETED:
+            continue
+        spec = task.task_spec
+        if getattr(spec, "bpmn_id", None) is None or spec.manual:
+            continue  # internal control tasks say nothing to people; user tasks are recorded by complete
+        parent = task.parent
+        changed = {
+            k: v for k, v in task.data.items() if parent is None or parent.data.get(k, _MISSING) != v
+        }
+        run.record("task_completed", projections.element_id(task), name=projections.element_name(task),
+                   changed=state.to_plain(changed))
+
+
+_MISSING = object()
+
+
+def _finish(run: Run, loaded: state.LoadedState, expected_version: int | None) -> None:
+    inst, session, wf = run.inst, run.session, run.wf
+    skeleton, _written = state.save(session, inst.id, wf, loaded)
+    projections.sync(session, inst, wf, run.now)
+    status = _status(run)
+    if status in ENDED:
+        projections.clear(session, inst.id)
+        inst.ended_at = run.now
+    if status != inst.status:
+        run.record("status", None, status=status, previous=inst.status)
+    for entry in run.history:
+        session.add(HistoryEntry(instance_id=inst.id, at=run.now, **entry))
+    new_version = (expected_version or 0) + 1
+    if expected_version is None:
+        inst.skeleton, inst.status, inst.updated_at, inst.lock_version = skeleton, status, run.now, new_version
+        session.flush()
+        return
+    result = session.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.id == inst.id, ProcessInstance.lock_version == expected_version)
+        .values(skeleton=skeleton, status=status, updated_at=run.now, lock_version=new_version,
+                ended_at=inst.ended_at)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"instance {inst.id} was changed by someone else at the same time; try again")
+    inst.skeleton, inst.status, inst.updated_at, inst.lock_version = skeleton, status, run.now, new_version
+    session.flush()
+
+
+def _status(run: Run) -> str:
+    if run.wf.completed:
+        return "completed"
+    session = run.session
+    session.flush()
+    has_incident = session.scalar(
+        select(Incident.id).where(Incident.instance_id == run.inst.id, Incident.status == "open").limit(1)
+    )
+    if has_incident is not None:
+        return "error"
+    ready_engine_work = any(
+        t.state == TaskState.READY and not t.task_spec.manual for t in projections.all_tasks(run.wf)
+    )
+    retrying = session.scalar(
+        select(WakeUp.id).where(WakeUp.instance_id == run.inst.id, WakeUp.kind == "retry").limit(1)
+    )
+    return "running" if ready_engine_work or retrying is not None else "waiting"

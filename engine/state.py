@@ -1,0 +1,206 @@
+"""Save and restore SpiffWorkflow state without its spec, one row per task, writing only what changed.
+
+The spec is never stored with an instance: it is parsed once per process version (``SpecCache``). A
+workflow is kept as a skeleton (workflow data, subprocess structure, pending events) plus a row per task
+in creation order. On save, only tasks that are new, changed state, or are still unfinished are
+serialized again, and only rows whose text differs are written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from .clock import _ClockDatetime
+from .models import InstanceTaskState
+
+FORMAT = 1  # bump, and add a migration of stored state, when the layout below changes
+
+
+def _make_serializer() -> BpmnWorkflowSerializer:
+    registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
+    registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
+    registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]))
+    registry.register(
+        _ClockDatetime,
+        lambda v: {"value": v.isoformat()},
+        lambda v: datetime.fromisoformat(v["value"]),
+        "datetime",
+    )
+    return BpmnWorkflowSerializer(registry)
+
+
+_SERIALIZER = _make_serializer()
+_REGISTRY = _SERIALIZER.registry
+_ENCODER = _SERIALIZER._encoder_cls
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, cls=_ENCODER, separators=(",", ":"), sort_keys=False)
+
+
+@dataclass
+class LoadedState:
+    """What was read from the database, so a save can tell what changed."""
+
+    bodies: dict[str, str] = field(default_factory=dict)  # task id -> stored text
+    marks: dict[str, tuple[float, int]] = field(default_factory=dict)  # task id -> (last change, state)
+    scopes: dict[str, str] = field(default_factory=dict)
+    next_seq: int = 0
+    skeleton: str = ""
+
+
+def _workflow_skeleton(wf: Any) -> dict[str, Any]:
+    return {
+        "data": _REGISTRY.convert(_REGISTRY.clean(wf.data)),
+        "correlations": wf.correlations,
+        "last_task": str(wf.last_task.id) if wf.last_task is not None else None,
+        "success": wf.success,
+        "completed": wf.completed,
+        "root": str(wf.task_tree.id),
+    }
+
+
+def skeleton_of(wf: BpmnWorkflow) -> dict[str, Any]:
+    dct = _workflow_skeleton(wf)
+    dct["format"] = FORMAT
+    dct["bpmn_events"] = _REGISTRY.convert(wf.bpmn_events)
+    dct["subprocesses"] = {
+        str(key): {**_workflow_skeleton(sp), "parent_task_id": str(sp.parent_task_id), "spec": sp.spec.name}
+        for key, sp in wf.subprocesses.items()
+    }
+    return dct
+
+
+def _all_tasks(wf: BpmnWorkflow) -> list[tuple[str, Any]]:
+    tasks = [("", t) for t in wf.tasks.values()]
+    for key, sp in wf.subprocesses.items():
+        tasks.extend((str(key), t) for t in sp.tasks.values())
+    return tasks
+
+
+def save(session: Session, instance_id: int, wf: BpmnWorkflow, loaded: LoadedState) -> tuple[str, int]:
+    """Write the rows that changed; return the new skeleton text and how many task rows were written."""
+    _REGISTRY._encoder_mode = True
+    try:
+        skeleton = _dumps(skeleton_of(wf))
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for scope, task in _all_tasks(wf):
+            tid = str(task.id)
+            seen.add(tid)
+            mark = (task.last_state_change, task.state)
+            old = loaded.bodies.get(tid)
+            if old is not None and loaded.marks.get(tid) == mark and task.state & TaskState.FINISHED_MASK:
+                continue  # a finished task that did not move: its stored text is still right
+            body = _dumps(_REGISTRY.convert(task))
+            if old is None:
+                inserts.append(
+                    {"instance_id": instance_id, "task_id": tid, "scope": scope, "seq": loaded.next_seq, "body": body}
+                )
+                loaded.next_seq += 1
+            elif old != body:
+                updates.append({"b_instance": instance_id, "b_task": tid, "body": body})
+            loaded.bodies[tid] = body
+            loaded.marks[tid] = mark
+            loaded.scopes[tid] = scope
+    finally:
+        _REGISTRY._encoder_mode = False
+    gone = [tid for tid in loaded.bodies if tid not in seen]
+    if inserts:
+        session.execute(insert(InstanceTaskState), inserts)
+    if updates:
+        from sqlalchemy import bindparam
+
+        stmt = (
+            update(InstanceTaskState.__table__)
+            .where(InstanceTaskState.__table__.c.instance_id == bindparam("b_instance"))
+            .where(InstanceTaskState.__table__.c.task_id == bindparam("b_task"))
+            .values(body=bindparam("body"))
+        )
+        session.connection().execute(stmt, updates)
+    if gone:
+        session.execute(
+            delete(InstanceTaskState).where(
+                InstanceTaskState.instance_id == instance_id, InstanceTaskState.task_id.in_(gone)
+            )
+        )
+        for tid in gone:
+            loaded.bodies.pop(tid, None)
+            loaded.marks.pop(tid, None)
+    loaded.skeleton = skeleton
+    return skeleton, len(inserts) + len(updates) + len(gone)
+
+
+def load(
+    session: Session, instance_id: int, skeleton_text: str, spec: Any, subprocess_specs: dict[str, Any]
+) -> tuple[BpmnWorkflow, LoadedState]:
+    """Rebuild the workflow from its skeleton and task rows, with the cached spec."""
+    rows = session.execute(
+        select(InstanceTaskState.task_id, InstanceTaskState.scope, InstanceTaskState.seq, InstanceTaskState.body)
+        .where(InstanceTaskState.instance_id == instance_id)
+        .order_by(InstanceTaskState.seq)
+    ).all()
+    loaded = LoadedState(skeleton=skeleton_text)
+    by_scope: dict[str, dict[str, Any]] = {}
+    for tid, scope, seq, body in rows:
+        dct = json.loads(body)
+        by_scope.setdefault(scope, {})[tid] = dct
+        loaded.bodies[tid] = body
+        loaded.marks[tid] = (dct["last_state_change"], dct["state"])
+        loaded.scopes[tid] = scope
+        loaded.next_seq = max(loaded.next_seq, seq + 1)
+    skeleton = json.loads(skeleton_text)
+    if skeleton.get("format") != FORMAT:
+        raise RuntimeError(f"stored state has format {skeleton.get('format')}, this kmop reads {FORMAT}")
+    full = {
+        **{k: v for k, v in skeleton.items() if k not in ("format", "subprocesses", "bpmn_events")},
+        "tasks": by_scope.get("", {}),
+        "subprocesses": {
+            key: {**sp, "tasks": by_scope.get(key, {})} for key, sp in skeleton["subprocesses"].items()
+        },
+        "bpmn_events": skeleton.get("bpmn_events", []),
+    }
+    wf = _restore(full, spec, subprocess_specs)
+    return wf, loaded
+
+
+def _restore(dct: dict[str, Any], spec: Any, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:
+    # Mirrors BpmnWorkflowConverter.from_dict, with the spec handed in instead of deserialized.
+    converter = _REGISTRY.convert_from_dict["BpmnWorkflow"].args[0].__self__
+    workflow = BpmnWorkflow(spec, subprocess_specs, deserializing=True)
+    workflow.tasks = converter.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+    workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+    converter.set_default_attributes(workflow, dct)
+    converter.subprocesses_from_dict(dct["subprocesses"], workflow)
+    workflow.bpmn_events = _REGISTRY.restore(dct.pop("bpmn_events", []))
+    return workflow
+
+
+def to_plain(value: Any) -> Any:
+    """Convert task data to JSON-compatible values (dates as ISO text) for views and history."""
+    return json.loads(json.dumps(value, default=_plain_default))
+
+
+def _plain_default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    if isinstance(value, UUID):
+        return str(value)
+    return repr(value)

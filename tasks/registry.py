@@ -1,0 +1,102 @@
+"""Register service-task functions by operator name.
+
+A service task in a diagram names an operator (``spiffworkflow:serviceTaskOperator id="…"``); the
+engine looks the operator up here and calls the function with a ``ServiceContext`` and the task's
+parameters as keyword arguments. The function returns JSON-compatible data, which lands in the task's
+result variable. Tests swap a service by registering a stand-in under the same name.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """What a service may know about the call it serves.
+
+    ``idempotency_key`` is the same for every attempt of one execution of one service task: pass it on
+    to any external system so that a retry never performs a side effect twice. ``session`` is the
+    caller's transaction: writes through it commit together with the instance's new state.
+    """
+
+    idempotency_key: str
+    instance_id: int
+    business_key: str | None
+    operator: str
+    attempt: int
+    now: datetime
+    session: Session
+
+
+ServiceFunction = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a failing call is tried in all, and the first delay (doubled after each failure)."""
+
+    attempts: int | None = None
+    backoff_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Operator:
+    name: str
+    function: ServiceFunction
+    retry: RetryPolicy
+    description: str
+
+    def parameters(self) -> list[str]:
+        """Names of the keyword parameters the function takes (besides the context)."""
+        params = list(inspect.signature(self.function).parameters.values())[1:]
+        return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+    def accepts_any(self) -> bool:
+        params = inspect.signature(self.function).parameters.values()
+        return any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+class ServiceRegistry:
+    """Operator name → function. One registry per engine; nothing registers itself at import time."""
+
+    def __init__(self) -> None:
+        self._operators: dict[str, Operator] = {}
+
+    def register(
+        self,
+        name: str,
+        function: ServiceFunction,
+        *,
+        attempts: int | None = None,
+        backoff_seconds: float | None = None,
+    ) -> None:
+        """Register (or replace) the function behind operator ``name``."""
+        doc = (inspect.getdoc(function) or "").splitlines()
+        self._operators[name] = Operator(
+            name, function, RetryPolicy(attempts, backoff_seconds), doc[0] if doc else ""
+        )
+
+    def get(self, name: str) -> Operator | None:
+        return self._operators.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._operators
+
+    def __iter__(self) -> Iterator[Operator]:
+        return iter(sorted(self._operators.values(), key=lambda op: op.name))
+
+
+def default_registry() -> ServiceRegistry:
+    """Build the registry with every service kmop ships."""
+    from . import builtin
+
+    registry = ServiceRegistry()
+    builtin.register(registry)
+    return registry
