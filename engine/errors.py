@@ -72,10 +72,8 @@ class SandboxError(KmopError):
     """An expression or script in a diagram tried something the sandbox forbids, or ran too long."""
 
 
-class MessageNotDelivered(KmopError):
+class MessageNotDelivered(NotFound):
     """A message matched no waiting instance and buffering is off."""
-
-    status = 404
 
 
 class ClockError(KmopError):

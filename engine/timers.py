@@ -36,7 +36,9 @@ def _wake_action(run: runner.Run) -> None:
         run.session.flush()
         runner.retry_failed_tasks(run)
     waiting = {t.task_id: t for t in projections.waiting_timers(run.wf)}
-    run.wf.refresh_timers()
+    # The library fires a timer only strictly after its due time; kmop fires it at its due time.
+    with clock.pinned(run.now + timedelta(microseconds=1)):
+        run.wf.refresh_timers()
     for task_id, timer in waiting.items():
         task = run.wf.get_task_from_id(_uuid(task_id))
         if task is None or task.state != TaskState.WAITING:
@@ -127,8 +129,7 @@ def advance_to(rt: runner.Runtime, transaction: Transaction, target: datetime) -
         if due == stuck_at:
             log.warning("wake-ups due at %s could not be processed; moving on", due.isoformat())
             break
-        # The library fires a timer strictly after its due time, so step just past it.
-        step = max(due + timedelta(microseconds=1), sim.now())
+        step = max(due, sim.now())
         sim.set(step)
         woken = fire_due(rt, transaction)
         fired += woken

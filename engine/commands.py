@@ -1,0 +1,200 @@
+"""Carry out each ``kmop`` command: one transaction per command, output as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from . import clock
+from .api import Engine
+from .cli import _json_arg, _print, _table, _when
+from .errors import ClockError, KmopError
+from .views import InstanceSummary
+
+log = logging.getLogger("kmop.cli")
+
+
+def cmd_init(eng: Engine, args: argparse.Namespace) -> None:
+    eng.init_db()
+    print(f"database ready: {_safe_url(eng.settings.database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://…@{rest.split('@', 1)[1]}"
+    return url
+
+
+def cmd_deploy(eng: Engine, args: argparse.Namespace) -> None:
+    with eng.transaction() as session:
+        result = eng.deploy(session, args.paths, actor="cli")
+
+    def human(r: Any) -> str:
+        lines = [f"deployed {d['process_key']} version {d['version']}" for d in r.created]
+        lines += [f"unchanged {d['process_key']} (version {d['version']})" for d in r.unchanged]
+        return "\n".join(lines) or "nothing to deploy"
+
+    _print(args, result, human)
+
+
+def cmd_processes(eng: Engine, args: argparse.Namespace) -> None:
+    with eng.transaction() as session:
+        rows = eng.processes(session)
+    _print(args, rows, lambda rs: _table(
+        [[r.process_key, str(r.version), r.name or "", _when(r.deployed_at), ", ".join(r.files)] for r in rs],
+        ["PROCESS", "VERSION", "NAME", "DEPLOYED", "FILES"]))
+
+
+def _summary_line(s: InstanceSummary) -> str:
+    waits = ", ".join(s.waiting_at) or "-"
+    return f"instance {s.id} ({s.process_key} v{s.version}, key {s.business_key or '-'}): {s.status}; waits at {waits}"
+
+
+def cmd_start(eng: Engine, args: argparse.Namespace) -> None:
+    data = _json_arg(args.data, "--data")
+    with eng.transaction() as session:
+        result = eng.start(session, args.key, data, business_key=args.business_key, actor=args.actor)
+    _print(args, result, _summary_line)
+
+
+def cmd_instances(eng: Engine, args: argparse.Namespace) -> None:
+    with eng.transaction() as session:
+        rows = eng.instances(session, status=args.status, process_key=args.process)
+    _print(args, rows, lambda rs: _table(
+        [[str(r.id), r.process_key, str(r.version), r.business_key or "-", r.status, _when(r.updated_at),
+          ", ".join(r.waiting_at) or "-"] for r in rs],
+        ["ID", "PROCESS", "V", "BUSINESS KEY", "STATUS", "UPDATED", "WAITING AT"]))
+
+
+def cmd_show(eng: Engine, args: argparse.Namespace) -> None:
+    with eng.transaction() as session:
+        detail = eng.show(session, args.id)
+
+    def human(d: Any) -> str:
+        out = [f"instance {d.id}: {d.process_key} v{d.version}, business key {d.business_key or '-'}",
+               f"status: {d.status}", f"data: {json.dumps(d.data, ensure_ascii=False)}", "ready tasks:"]
+        out += [f"  {t.id}  {t.name} [{t.lane or '-'}] due {_when(t.due_at)}" for t in d.ready_tasks] or ["  -"]
+        out += ["timers:"] + ([f"  {t.element_id} ({t.kind}) due {_when(t.due_at)}" for t in d.timers] or ["  -"])
+        out += ["waiting for messages:"] + (
+            [f"  {s.message_name} (key {s.correlation_key})" for s in d.subscriptions] or ["  -"])
+        out += ["incidents:"] + ([f"  #{i.id} {i.element_id}: {i.message} ({i.status})" for i in d.incidents]
+                                 or ["  -"])
+        out += ["history:"] + [f"  {_when(h.at)} {h.event} {h.element_id or ''} {h.actor or ''}" for h in d.history]
+        return "\n".join(out)
+
+    _print(args, detail, human)
+
+
+def cmd_tasks(eng: Engine, args: argparse.Namespace) -> None:
+    with eng.transaction() as session:
+        rows = eng.tasks(session, instance_id=args.instance, lane=args.lane)
+    _print(args, rows, lambda rs: _table(
+        [[r.id, str(r.instance_id), r.name, r.lane or "-", _when(r.due_at) + (" OVERDUE" if r.overdue else "")]
+         for r in rs], ["TASK", "INSTANCE", "NAME", "LANE", "DUE"]))
+
+
+def cmd_complete(eng: Engine, args: argparse.Namespace) -> None:
+    data = _json_arg(args.data, "--data")
+    with eng.transaction() as session:
+        result = eng.complete(session, args.task_id, data, actor=args.actor)
+    _print(args, result, _summary_line)
+
+
+def cmd_message(eng: Engine, args: argparse.Namespace) -> None:
+    payload = _json_arg(args.payload, "--payload")
+    with eng.transaction() as session:
+        result = eng.message(session, args.name, args.key, payload, args.message_id, actor="cli")
+    _print(args, result, lambda r: f"{r.status}: {r.detail}")
+
+
+def cmd_timers(eng: Engine, args: argparse.Namespace) -> None:
+    with eng.transaction() as session:
+        rows = eng.timers(session)
+    _print(args, rows, lambda rs: _table(
+        [[str(r.instance_id), r.element_id, r.kind, _when(r.due_at)] for r in rs],
+        ["INSTANCE", "ELEMENT", "KIND", "DUE"]))
+
+
+def cmd_incidents(eng: Engine, args: argparse.Namespace) -> None:
+    with eng.transaction() as session:
+        rows = eng.incidents(session, status=None if args.all else "open")
+    _print(args, rows, lambda rs: _table(
+        [[str(r.id), str(r.instance_id), r.element_id, r.status, str(r.attempts), r.message[:80]] for r in rs],
+        ["ID", "INSTANCE", "ELEMENT", "STATUS", "ATTEMPTS", "ERROR"]))
+
+
+def cmd_retry(eng: Engine, args: argparse.Namespace) -> None:
+    with eng.transaction() as session:
+        result = eng.retry(session, args.incident_id, actor=args.actor)
+    _print(args, result, _summary_line)
+
+
+def cmd_cancel(eng: Engine, args: argparse.Namespace) -> None:
+    with eng.transaction() as session:
+        result = eng.cancel(session, args.id, actor=args.actor)
+    _print(args, result, _summary_line)
+
+
+def cmd_suspend(eng: Engine, args: argparse.Namespace) -> None:
+    with eng.transaction() as session:
+        result = eng.set_suspended(session, args.id, True, actor=args.actor)
+    _print(args, result, _summary_line)
+
+
+def cmd_resume(eng: Engine, args: argparse.Namespace) -> None:
+    with eng.transaction() as session:
+        result = eng.set_suspended(session, args.id, False, actor=args.actor)
+    _print(args, result, _summary_line)
+
+
+class _ClockView:
+    def __init__(self, now: datetime, simulated: bool, fired: int | None) -> None:
+        self.now, self.simulated, self.fired = now, simulated, fired
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"now": self.now.isoformat(), "simulated": self.simulated, "fired": self.fired}
+
+
+def cmd_clock(eng: Engine, args: argparse.Namespace) -> None:
+    fired: int | None = None
+    if args.action != "show":
+        if not eng.clock.simulated:
+            raise ClockError("the clock is the system clock; set KMOP_CLOCK=simulated to move it")
+        if not args.value:
+            raise KmopError(f"clock {args.action} needs a value")
+        if args.action == "set":
+            try:
+                target = datetime.fromisoformat(args.value)
+            except ValueError as exc:
+                raise ClockError(f"not an ISO 8601 time: {args.value!r}") from exc
+            if target.tzinfo is None:
+                raise ClockError("give the time with a UTC offset, e.g. 2027-01-01T09:00:00+01:00")
+        else:
+            target = clock.now() + clock.parse_duration(args.value)
+        fired = eng.advance_clock(target)
+    view = _ClockView(clock.now(), eng.clock.simulated, fired)
+    mode = "simulated" if view.simulated else "system"
+    _print(args, view, lambda v: f"{v.now.isoformat()} ({mode})" + (
+        f"; woke {v.fired} instance(s) on the way" if v.fired is not None else ""))
+
+
+def cmd_worker(eng: Engine, args: argparse.Namespace) -> None:
+    from .worker import run_forever
+
+    run_forever(eng)
+
+
+def cmd_demo(eng: Engine, args: argparse.Namespace) -> None:
+    from . import demo
+
+    demo.prepare(eng)
+    if args.no_run:
+        return
+    from .worker import run_forever
+
+    print("kmop runs with the demo data; try 'kmop instances' or 'kmop tasks' in another shell. Ctrl-C stops.")
+    run_forever(eng)

@@ -1,0 +1,130 @@
+"""Shared fixtures: a fresh database per test, on SQLite and on PostgreSQL, and a kmop Engine on it.
+
+Each test gets a database of its own, cloned from one migrated template per test run (a file copy on
+SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL). Without a reachable PostgreSQL the PostgreSQL
+variants are skipped locally, and fail under CI (``CI=true``), where the database is part of the deal.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.api import Engine
+from engine.config import Settings
+from engine.db import upgrade
+from tasks.registry import ServiceRegistry, default_registry
+
+PG_ADMIN_URL = os.environ.get("KMOP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+DATA = Path(__file__).parent / "engine" / "data"
+
+
+def _pg_admin() -> Any:
+    from sqlalchemy import create_engine
+
+    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+def _pg_url(name: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    from sqlalchemy import text
+
+    try:
+        admin = _pg_admin()
+        with admin.connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required under CI but cannot be reached at {PG_ADMIN_URL}: {exc}")
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    name = f"kmop_tpl_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    upgrade(_pg_url(name))
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database URL: once on SQLite, once on PostgreSQL."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "kmop.sqlite3"
+        shutil.copyfile(template, target)
+        yield f"sqlite:///{target}"
+        return
+    yield from _pg_database(request.getfixturevalue("pg_template"))
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database URL (for tests that only make sense there)."""
+    yield from _pg_database(pg_template)
+
+
+def _pg_database(template: str) -> Iterator[str]:
+    from sqlalchemy import text
+
+    name = f"kmop_t_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    try:
+        yield _pg_url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def registry() -> ServiceRegistry:
+    """The shipped services; a test may register stand-ins under the same names."""
+    return default_registry()
+
+
+def make_engine(url: str, registry: ServiceRegistry | None = None, **overrides: Any) -> Engine:
+    settings = Settings.from_env({}, database_url=url, clock="simulated", **overrides)
+    engine = Engine(settings, registry=registry)
+    engine.init_db()
+    return engine
+
+
+@pytest.fixture
+def engine(db_url: str, registry: ServiceRegistry) -> Iterator[Engine]:
+    """An Engine on a fresh database with the simulated clock, on SQLite and PostgreSQL."""
+    eng = make_engine(db_url, registry)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def deploy(engine: Engine) -> Any:
+    """Deploy files by name from tests/engine/data (or absolute paths) in one transaction."""
+
+    def _deploy(*names: str) -> Any:
+        paths = [n if os.path.isabs(n) else DATA / n for n in names]
+        with engine.transaction() as session:
+            return engine.deploy(session, paths)
+
+    return _deploy
