@@ -163,15 +163,24 @@ class Engine:
         def action(run: runner.Run) -> None:
             session.refresh(row)
             task = run.wf.get_task_from_id(UUID(task_id))
-            if row.status != "ready" or task is None or task.state != TaskState.READY:
+            if row.status != "ready":
                 raise Conflict(_done_message(row))
+            if task is None or task.state != TaskState.READY:
+                raise Conflict(f"task {task_id} ('{row.name}') is no longer open: a deadline passed or the "
+                               "case moved on")
             accepted = forms.accept(self.runtime.specs, session, run.inst, row.form, data or {})
             task.data.update(accepted)
             task.run()
             row.status, row.completed_by, row.completed_at = "completed", actor, run.now
             run.record("user_task_completed", row.element_id, name=row.name, data=state.to_plain(accepted))
 
-        inst = runner.execute(self.runtime, session, instance_id, action, actor=actor)
+        try:
+            inst = runner.execute(self.runtime, session, instance_id, action, actor=actor)
+        except Conflict as exc:
+            session.refresh(row)
+            if row.status != "ready":  # the other writer completed it: say so, about the task
+                raise Conflict(_done_message(row)) from exc
+            raise
         assert inst is not None
         messages.drain_buffer(self.runtime, session, instance_id)
         return self._summary(session, inst)

@@ -18,7 +18,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from . import clock, runner
+from . import clock, runner, timers
 from .errors import Conflict, InvalidInput, MessageNotDelivered
 from .models import BufferedMessage, MessageReceipt, MessageSubscription
 from .views import MessageResult
@@ -65,7 +65,22 @@ def send(
         if seen is not None:
             return MessageResult("duplicate", name, key, seen.instance_id,
                                  f"message id {message_id} was already accepted at {seen.received_at.isoformat()}")
-    sub = session.scalars(
+    sub = _find_subscription(session, name, key)
+    if sub is not None and timers.wake_if_due(rt, session, sub.instance_id):
+        sub = _find_subscription(session, name, key)  # a deadline that passed first may have ended the wait
+    if sub is None:
+        return _buffer_or_refuse(rt, session, name, key, body, message_id, now)
+    instance_id = sub.instance_id
+    runner.execute(rt, session, instance_id, _deliver_action(sub.task_id, name, body), actor=actor)
+    if message_id:
+        session.add(MessageReceipt(message_id=message_id, message_name=name, correlation_key=key,
+                                   instance_id=instance_id, received_at=now, outcome="delivered"))
+    drain_buffer(rt, session, instance_id)
+    return MessageResult("delivered", name, key, instance_id, f"delivered to instance {instance_id}")
+
+
+def _find_subscription(session: Session, name: str, key: str | None) -> MessageSubscription | None:
+    return session.scalars(
         select(MessageSubscription)
         .where(
             MessageSubscription.message_name == name,
@@ -76,15 +91,6 @@ def send(
         .order_by(MessageSubscription.created_at, MessageSubscription.id)
         .limit(1)
     ).first()
-    if sub is None:
-        return _buffer_or_refuse(rt, session, name, key, body, message_id, now)
-    instance_id = sub.instance_id
-    runner.execute(rt, session, instance_id, _deliver_action(sub.task_id, name, body), actor=actor)
-    if message_id:
-        session.add(MessageReceipt(message_id=message_id, message_name=name, correlation_key=key,
-                                   instance_id=instance_id, received_at=now, outcome="delivered"))
-    drain_buffer(rt, session, instance_id)
-    return MessageResult("delivered", name, key, instance_id, f"delivered to instance {instance_id}")
 
 
 def _buffer_or_refuse(

@@ -37,7 +37,8 @@ from tasks.registry import ServiceRegistry
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 FORM_PROPERTIES = ("formJsonSchemaFilename", "form")
-_ISO_LIKE = re.compile(r"^(R\d*|P[\dTYMWDHS.,]+|\d{4}-?\d{2})", re.IGNORECASE)
+# An unquoted ISO duration (P6W, PT2H) parses as a Python name; dates and cycles cannot be names.
+_ISO_LIKE = re.compile(r"P(?=[^_]*\d)[\dYMWDTHS]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -283,6 +284,7 @@ def _check_processes(
             owner_file = Path(parser.process_parsers[owner].filename or file).name
             for task_spec in sp.task_specs.values():
                 problems.extend(_check_task(task_spec, owner_file, registry, parsed.forms))
+        problems.extend(_timer_problems(pp.node, file))
         bundles[pid] = _bundle(pid, subs, parser, parsed.forms)
     return _Checked(bundles, names)
 
@@ -315,11 +317,6 @@ def _check_task(
 ) -> list[Problem]:
     problems: list[Problem] = []
     element = getattr(task_spec, "bpmn_id", None) or task_spec.name
-    event = getattr(task_spec, "event_definition", None)
-    if isinstance(event, TimerEventDefinition):
-        message = check_timer_expression(event)
-        if message:
-            problems.append(Problem(file, element, message))
     operator = getattr(task_spec, "operation_name", None)
     if operator is not None:
         op = registry.get(operator)
@@ -342,14 +339,39 @@ def _check_task(
     return problems
 
 
+_TIMER_KINDS = {
+    "timeDuration": DurationTimerEventDefinition,
+    "timeDate": TimeDateEventDefinition,
+    "timeCycle": CycleTimerEventDefinition,
+}
+
+
+def _timer_problems(process_node: Any, file: str) -> list[Problem]:
+    """Check every timer of a process where it is written, so the problem names the timer's own element."""
+    problems: list[Problem] = []
+    for definition in process_node.iter(f"{{{BPMN_NS}}}timerEventDefinition"):
+        owner = definition.getparent()
+        for child in definition:
+            kind = _TIMER_KINDS.get(etree.QName(child).localname) if isinstance(child.tag, str) else None
+            if kind is None:
+                continue
+            event = kind(owner.get("name") or owner.get("id"), (child.text or "").strip())
+            message = check_timer_expression(event)
+            if message:
+                problems.append(Problem(file, owner.get("id"), message))
+    return problems
+
+
 def check_timer_expression(event: TimerEventDefinition) -> str | None:
     """Return what is wrong with a timer's expression, or None when it is fine (or depends on data)."""
     expression = event.expression
+    if not expression:
+        return "timer has no expression"
     try:
         value = evaluate_expression(expression, {}, {"now": clock.now})
     except NameError as exc:
         name = getattr(exc, "name", "") or ""
-        if _ISO_LIKE.match(name):
+        if _ISO_LIKE.fullmatch(name):
             return f"timer expression {expression} is not quoted: timer expressions are Python, write \"{name}\""
         return None  # refers to process data: checked when the timer starts
     except SyntaxError as exc:

@@ -35,21 +35,7 @@ def _wake_action(run: runner.Run) -> None:
         run.session.execute(delete(WakeUp).where(WakeUp.id.in_([w.id for w in due_retries])))
         run.session.flush()
         runner.retry_failed_tasks(run)
-    waiting = {t.task_id: t for t in projections.waiting_timers(run.wf)}
-    # The library fires a timer only strictly after its due time; kmop fires it at its due time.
-    with clock.pinned(run.now + timedelta(microseconds=1)):
-        run.wf.refresh_timers()
-    for task_id, timer in waiting.items():
-        task = run.wf.get_task_from_id(_uuid(task_id))
-        if task is None or task.state != TaskState.WAITING:
-            lateness = (run.now - timer.due_at).total_seconds()
-            run.record("timer_fired", timer.element_id, due_at=timer.due_at.isoformat(), late_seconds=lateness)
-
-
-def _uuid(value: str) -> object:
-    from uuid import UUID
-
-    return UUID(value)
+    runner.fire_timers(run)
 
 
 def due_instances(session: Session, now: datetime, limit: int) -> list[int]:
@@ -80,10 +66,22 @@ def next_due(session: Session) -> datetime | None:
 
 def wake(rt: runner.Runtime, session: Session, instance_id: int) -> bool:
     """Wake one instance; False when another worker holds it (it will be woken there)."""
-    inst = runner.execute(rt, session, instance_id, _wake_action, actor="timer", skip_locked=True)
+    inst = runner.execute(rt, session, instance_id, _wake_action, actor="timer", skip_locked=True, catch_up=False)
     if inst is None:
         return False
     messages.drain_buffer(rt, session, instance_id)
+    return True
+
+
+def wake_if_due(rt: runner.Runtime, session: Session, instance_id: int) -> bool:
+    """Wake the instance now (waiting for its lock) if a timer of it is due; True if it was."""
+    due = session.scalar(
+        select(WakeUp.id).where(WakeUp.instance_id == instance_id, WakeUp.kind == "timer",
+                                WakeUp.due_at <= clock.now()).limit(1)
+    )
+    if due is None:
+        return False
+    runner.execute(rt, session, instance_id, _wake_action, actor="timer", catch_up=False)
     return True
 
 
