@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
@@ -235,6 +236,8 @@ def _root_cause(exc: BaseException) -> BaseException:
 def _on_failure(run: Run, exc: Exception) -> None:
     failed = [t for t in projections.all_tasks(run.wf) if t.state == TaskState.ERROR]
     if not failed:
+        failed = _unset_timers(run)  # a timer whose expression failed when it started waiting
+    if not failed:
         raise exc  # not a task failure: let the caller's transaction roll back
     task = failed[0]
     cause = _root_cause(exc)
@@ -302,11 +305,27 @@ def fire_timers(run: Run) -> int:
     return fired
 
 
+def _unset_timers(run: Run) -> list[Any]:
+    broken = [
+        t
+        for t in projections.all_tasks(run.wf)
+        if not t.state & TaskState.FINISHED_MASK
+        and t.parent is not None
+        and t.parent.state == TaskState.COMPLETED  # on the frontier: it was about to start waiting
+        and "event_value" not in t.internal_data
+        and any(isinstance(e, TimerEventDefinition) for e in projections.event_parts(t))
+    ]
+    for task in broken:
+        task._set_state(TaskState.ERROR)
+    return broken
+
+
 def retry_failed_tasks(run: Run) -> None:
-    """Put failed tasks back to READY so that the engine runs them again."""
+    """Put failed tasks back (READY, or WAITING for an event) so that the engine runs them again."""
     for task in projections.all_tasks(run.wf):
         if task.state == TaskState.ERROR:
-            task._set_state(TaskState.READY)
+            waits = bool(projections.event_parts(task)) and not task.task_spec.manual
+            task._set_state(TaskState.WAITING if waits else TaskState.READY)
             run.record("retried", projections.element_id(task))
 
 

@@ -35,7 +35,12 @@ from typing import Any
 
 from RestrictedPython import PrintCollector, RestrictingNodeTransformer, safe_builtins
 from RestrictedPython.compile import compile_restricted_eval, compile_restricted_exec
-from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence, safer_getattr
+from RestrictedPython.Guards import (
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safer_getattr,
+    safer_getattr_raise,
+)
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 from SpiffWorkflow.bpmn.script_engine.python_environment import TaskDataEnvironment
 
@@ -61,7 +66,7 @@ class _TimeLimitExceeded(BaseException):
 
 
 def _refused_attribute(name: str) -> SandboxError:
-    hint = " (format fields can reach object internals); use an f-string" if "format" in name else ""
+    hint = " (format fields can reach object internals); use an f-string" if name.startswith("format") else ""
     return SandboxError(f"access to {name!r} is not allowed in a diagram expression{hint}")
 
 
@@ -71,7 +76,7 @@ def _guarded_getattr(obj: object, name: str, *default: object) -> object:
     if name.startswith("_") or name in _BLOCKED_ATTRIBUTES:
         raise _refused_attribute(name)
     try:
-        return safer_getattr(obj, name, *default) if default else getattr(obj, name)
+        return safer_getattr(obj, name, *default) if default else safer_getattr_raise(obj, name)
     except NotImplementedError as exc:  # how safer_getattr refuses string.Formatter tricks
         raise SandboxError(f"refused in a diagram expression: {exc}") from None
 

@@ -9,6 +9,8 @@ no longer waits. One broken instance is logged and the sweep goes on.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -25,6 +27,7 @@ log = logging.getLogger("kmop.timers")
 
 Transaction = Callable[[], AbstractContextManager[Session]]
 _ACTIVE = ("running", "waiting", "error")
+WORKER_NAME = f"worker:{socket.gethostname()}:{os.getpid()}"  # the history says which worker fired
 
 
 def _wake_action(run: runner.Run) -> None:
@@ -66,7 +69,8 @@ def next_due(session: Session) -> datetime | None:
 
 def wake(rt: runner.Runtime, session: Session, instance_id: int) -> bool:
     """Wake one instance; False when another worker holds it (it will be woken there)."""
-    inst = runner.execute(rt, session, instance_id, _wake_action, actor="timer", skip_locked=True, catch_up=False)
+    inst = runner.execute(rt, session, instance_id, _wake_action, actor=WORKER_NAME, skip_locked=True,
+                          catch_up=False)
     if inst is None:
         return False
     messages.drain_buffer(rt, session, instance_id)
@@ -81,7 +85,7 @@ def wake_if_due(rt: runner.Runtime, session: Session, instance_id: int) -> bool:
     )
     if due is None:
         return False
-    runner.execute(rt, session, instance_id, _wake_action, actor="timer", catch_up=False)
+    runner.execute(rt, session, instance_id, _wake_action, actor=WORKER_NAME, catch_up=False)
     return True
 
 
