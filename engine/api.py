@@ -11,14 +11,15 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Engine as DbEngine
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import clock, forms, messages, runner, specs, state, timers
+from tasks.registry import ServiceRegistry, default_registry
+
+from . import clock, forms, messages, projections, runner, specs, state, timers
 from .config import Settings
 from .db import make_db, session_factory, upgrade
 from .errors import Conflict, InvalidInput, NotFound
@@ -44,7 +45,6 @@ from .views import (
     TaskView,
     TimerView,
 )
-from tasks.registry import ServiceRegistry, default_registry
 
 
 class Engine:
@@ -98,7 +98,9 @@ class Engine:
         )
 
     def processes(self, session: Session) -> list[ProcessView]:
-        rows = session.scalars(select(ProcessVersion).order_by(ProcessVersion.process_key, ProcessVersion.version))
+        rows = session.scalars(
+            select(ProcessVersion).order_by(ProcessVersion.process_key, ProcessVersion.version)
+        )
         from .models import DefinitionFile
 
         views = []
@@ -115,7 +117,9 @@ class Engine:
         inst = self._instance(session, instance_id)
         version = session.get(ProcessVersion, inst.process_version_id)
         assert version is not None
-        for f in session.scalars(select(DefinitionFile).where(DefinitionFile.id.in_(version.file_ids["bpmn"]))):
+        for f in session.scalars(
+            select(DefinitionFile).where(DefinitionFile.id.in_(version.file_ids["bpmn"]))
+        ):
             if inst.process_key in f.provides.get("processes", []):
                 return f.content
         raise NotFound(f"no diagram stored for {inst.process_key}")
@@ -140,8 +144,11 @@ class Engine:
         pv = session.scalars(query.order_by(ProcessVersion.version.desc()).limit(1)).first()
         if pv is None:
             known = ", ".join(sorted(set(session.scalars(select(ProcessVersion.process_key))))) or "none"
-            raise NotFound(f"no deployed process '{process_key}'" + (f" version {version}" if version else "")
-                           + f" (deployed: {known})")
+            raise NotFound(
+                f"no deployed process '{process_key}'"
+                + (f" version {version}" if version else "")
+                + f" (deployed: {known})"
+            )
         inst = runner.start(self.runtime, session, pv, dict(data or {}), business_key, actor)
         messages.drain_buffer(self.runtime, session, inst.id)
         return self._summary(session, inst)
@@ -162,12 +169,13 @@ class Engine:
 
         def action(run: runner.Run) -> None:
             session.refresh(row)
-            task = run.wf.get_task_from_id(UUID(task_id))
+            task = projections.find_task(run.wf, task_id)
             if row.status != "ready":
                 raise Conflict(_done_message(row))
             if task is None or task.state != TaskState.READY:
-                raise Conflict(f"task {task_id} ('{row.name}') is no longer open: a deadline passed or the "
-                               "case moved on")
+                raise Conflict(
+                    f"task {task_id} ('{row.name}') is no longer open: a deadline passed or the case moved on"
+                )
             accepted = forms.accept(self.runtime.specs, session, run.inst, row.form, data or {})
             task.data.update(accepted)
             task.run()
@@ -207,14 +215,16 @@ class Engine:
         inst = runner.execute(self.runtime, session, instance_id, action, actor=actor)
         assert inst is not None
         inst.status = "cancelled"
-        from . import projections
-
         projections.clear(session, inst.id)
-        for row in session.scalars(select(UserTask).where(UserTask.instance_id == inst.id, UserTask.status == "ready")):
+        for row in session.scalars(
+            select(UserTask).where(UserTask.instance_id == inst.id, UserTask.status == "ready")
+        ):
             row.status = "cancelled"
         return self._summary(session, inst)
 
-    def set_suspended(self, session: Session, instance_id: int, suspended: bool, actor: str | None = None) -> InstanceSummary:
+    def set_suspended(
+        self, session: Session, instance_id: int, suspended: bool, actor: str | None = None
+    ) -> InstanceSummary:
         runner.begin_write(session)
         inst = runner.lock_instance(session, instance_id)
         if inst is None:
@@ -228,8 +238,16 @@ class Engine:
         )
         inst.status = "suspended" if suspended else ("error" if has_incident else "waiting")
         inst.lock_version += 1
-        session.add(HistoryEntry(instance_id=inst.id, at=clock.now(), actor=actor,
-                                 event="suspended" if suspended else "resumed", element_id=None, detail={}))
+        session.add(
+            HistoryEntry(
+                instance_id=inst.id,
+                at=clock.now(),
+                actor=actor,
+                event="suspended" if suspended else "resumed",
+                element_id=None,
+                detail={},
+            )
+        )
         session.flush()
         return self._summary(session, inst)
 
@@ -291,11 +309,22 @@ class Engine:
         assert version is not None
         spec, subs = self.runtime.specs.get(session, version)
         wf, _ = state.load(session, inst.id, inst.skeleton, spec, subs)
-        from . import projections
-
         tasks = projections.all_tasks(wf)
-        active = sorted({projections.element_id(t) for t in tasks if t.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR) and getattr(t.task_spec, "bpmn_id", None)})
-        done = sorted({projections.element_id(t) for t in tasks if t.state == TaskState.COMPLETED and getattr(t.task_spec, "bpmn_id", None)})
+        active = sorted(
+            {
+                projections.element_id(t)
+                for t in tasks
+                if t.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR)
+                and getattr(t.task_spec, "bpmn_id", None)
+            }
+        )
+        done = sorted(
+            {
+                projections.element_id(t)
+                for t in tasks
+                if t.state == TaskState.COMPLETED and getattr(t.task_spec, "bpmn_id", None)
+            }
+        )
         data = state.to_plain(wf.data if wf.completed else _latest_data(wf))
         history = session.scalars(
             select(HistoryEntry).where(HistoryEntry.instance_id == inst.id).order_by(HistoryEntry.id)
@@ -314,7 +343,9 @@ class Engine:
             timers=self.timers(session, instance_id=inst.id),
             subscriptions=[
                 SubscriptionView(s.instance_id, s.element_id, s.message_name, s.correlation_key)
-                for s in session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == inst.id))
+                for s in session.scalars(
+                    select(MessageSubscription).where(MessageSubscription.instance_id == inst.id)
+                )
             ],
             incidents=self.incidents(session, instance_id=inst.id, status=None),
             history=[HistoryView(h.at, h.actor, h.event, h.element_id, h.detail) for h in history],
@@ -342,7 +373,10 @@ class Engine:
         query = select(WakeUp).order_by(WakeUp.due_at, WakeUp.id)
         if instance_id is not None:
             query = query.where(WakeUp.instance_id == instance_id)
-        return [TimerView(w.instance_id, w.task_id, w.element_id, w.kind, w.due_at) for w in session.scalars(query)]
+        return [
+            TimerView(w.instance_id, w.task_id, w.element_id, w.kind, w.due_at)
+            for w in session.scalars(query)
+        ]
 
     def incidents(
         self, session: Session, instance_id: int | None = None, status: str | None = "open"
@@ -353,14 +387,25 @@ class Engine:
         if status is not None:
             query = query.where(Incident.status == status)
         return [
-            IncidentView(i.id, i.instance_id, i.element_id, i.error_type, i.message, i.attempts, i.status,
-                         i.created_at, i.resolved_at)
+            IncidentView(
+                i.id,
+                i.instance_id,
+                i.element_id,
+                i.error_type,
+                i.message,
+                i.attempts,
+                i.status,
+                i.created_at,
+                i.resolved_at,
+            )
             for i in session.scalars(query)
         ]
 
     def service_failures(self, session: Session, instance_id: int) -> int:
         total = session.scalar(
-            select(func.coalesce(func.sum(ServiceAttempt.failures), 0)).where(ServiceAttempt.instance_id == instance_id)
+            select(func.coalesce(func.sum(ServiceAttempt.failures), 0)).where(
+                ServiceAttempt.instance_id == instance_id
+            )
         )
         return int(total or 0)
 
@@ -383,8 +428,15 @@ class Engine:
             select(MessageSubscription.element_id).where(MessageSubscription.instance_id == inst.id)
         ).all()
         return InstanceSummary(
-            inst.id, inst.process_key, version.version, inst.business_key, inst.status, inst.created_at,
-            inst.updated_at, inst.ended_at, sorted({*waiting, *waiting_events, *waiting_msgs}),
+            inst.id,
+            inst.process_key,
+            version.version,
+            inst.business_key,
+            inst.status,
+            inst.created_at,
+            inst.updated_at,
+            inst.ended_at,
+            sorted({*waiting, *waiting_events, *waiting_msgs}),
         )
 
     def _task_view(self, session: Session, row: UserTask) -> TaskView:
@@ -392,10 +444,21 @@ class Engine:
         assert inst is not None
         now = clock.now()
         return TaskView(
-            row.id, row.instance_id, inst.process_key, inst.business_key, row.element_id, row.name, row.lane,
-            row.form, row.status, row.created_at, row.due_at,
-            bool(row.due_at and row.status == "ready" and row.due_at < now), row.claimed_by,
-            row.completed_by, row.completed_at,
+            row.id,
+            row.instance_id,
+            inst.process_key,
+            inst.business_key,
+            row.element_id,
+            row.name,
+            row.lane,
+            row.form,
+            row.status,
+            row.created_at,
+            row.due_at,
+            bool(row.due_at and row.status == "ready" and row.due_at < now),
+            row.claimed_by,
+            row.completed_by,
+            row.completed_at,
         )
 
 
@@ -409,9 +472,12 @@ def _done_message(row: UserTask) -> str:
 
 def _latest_data(wf: Any) -> dict[str, Any]:
     """The data a person would call "current": that of the most recently changed task."""
-    from . import projections
-
-    tasks = [t for t in projections.all_tasks(wf) if t.state in (TaskState.COMPLETED, TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR)]
+    tasks = [
+        t
+        for t in projections.all_tasks(wf)
+        if t.state
+        in (TaskState.COMPLETED, TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR)
+    ]
     if not tasks:
         return dict(wf.data)
     latest = max(tasks, key=lambda t: t.last_state_change)

@@ -33,7 +33,7 @@ def _json_arg(text: str | None, what: str) -> dict[str, Any] | None:
     except ValueError as exc:
         raise KmopError(f"{what} is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
-        raise KmopError(f"{what} must be a JSON object, like '{{\"key\": \"value\"}}'")
+        raise KmopError(f'{what} must be a JSON object, like \'{{"key": "value"}}\'')
     return value
 
 
@@ -58,7 +58,9 @@ def _when(value: datetime | None) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kmop", description="kmop: BPMN orchestration for kmo-portefeuille registration")
+    p = argparse.ArgumentParser(
+        prog="kmop", description="kmop: BPMN orchestration for kmo-portefeuille registration"
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def cmd(name: str, help_text: str, json_flag: bool = False) -> argparse.ArgumentParser:
@@ -99,8 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     r = cmd("retry", "retry the failed task of an incident", True)
     r.add_argument("incident_id", type=int)
     r.add_argument("--as", dest="actor")
-    for name, text in (("cancel", "cancel an instance"), ("suspend", "suspend an instance"),
-                       ("resume", "resume a suspended instance")):
+    for name, text in (
+        ("cancel", "cancel an instance"),
+        ("suspend", "suspend an instance"),
+        ("resume", "resume a suspended instance"),
+    ):
         x = cmd(name, text, True)
         x.add_argument("id", type=int)
         x.add_argument("--as", dest="actor")

@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
 
 from sqlalchemy import Engine as DbEngine
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from .errors import ClockError
 from .models import ClockState
@@ -34,7 +34,7 @@ class SystemClock:
     simulated = False
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class SimulatedClock:
@@ -52,9 +52,9 @@ class SimulatedClock:
         with self._db.begin() as conn:
             value = conn.execute(select(ClockState.now).where(ClockState.id == 1)).scalar_one_or_none()
             if value is None:
-                value = datetime.now(timezone.utc).replace(microsecond=0)
-                conn.execute(ClockState.__table__.insert().values(id=1, now=value))
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+                value = datetime.now(UTC).replace(microsecond=0)
+                conn.execute(insert(ClockState).values(id=1, now=value))
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     def set(self, when: datetime) -> None:
         """Move the simulated time to ``when`` (never backwards)."""
@@ -62,9 +62,11 @@ class SimulatedClock:
             raise ClockError("give the time with a UTC offset, e.g. 2027-01-01T09:00:00+01:00")
         current = self.now()
         if when < current:
-            raise ClockError(f"the clock cannot go back: it is {current.isoformat()}, asked {when.isoformat()}")
+            raise ClockError(
+                f"the clock cannot go back: it is {current.isoformat()}, asked {when.isoformat()}"
+            )
         with self._db.begin() as conn:
-            conn.execute(ClockState.__table__.update().where(ClockState.id == 1).values(now=when))
+            conn.execute(update(ClockState).where(ClockState.id == 1).values(now=when))
 
 
 _active: list[Clock] = [SystemClock()]
@@ -105,7 +107,7 @@ class _ClockDatetime(datetime):
         value = now()
         if tz is not None:
             value = value.astimezone(tz)
-        return cls.fromtimestamp(value.timestamp(), tz or timezone.utc)
+        return cls.fromtimestamp(value.timestamp(), tz or UTC)
 
 
 def _patch_spiff_timers() -> None:
@@ -114,7 +116,7 @@ def _patch_spiff_timers() -> None:
     from SpiffWorkflow.bpmn.specs.event_definitions import timer
 
     timer.datetime = _ClockDatetime
-    timer.LOCALTZ = timezone.utc
+    timer.LOCALTZ = UTC
 
 
 def parse_duration(text: str) -> timedelta:

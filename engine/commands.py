@@ -44,14 +44,23 @@ def cmd_deploy(eng: Engine, args: argparse.Namespace) -> None:
 def cmd_processes(eng: Engine, args: argparse.Namespace) -> None:
     with eng.transaction() as session:
         rows = eng.processes(session)
-    _print(args, rows, lambda rs: _table(
-        [[r.process_key, str(r.version), r.name or "", _when(r.deployed_at), ", ".join(r.files)] for r in rs],
-        ["PROCESS", "VERSION", "NAME", "DEPLOYED", "FILES"]))
+    _print(
+        args,
+        rows,
+        lambda rs: _table(
+            [
+                [r.process_key, str(r.version), r.name or "", _when(r.deployed_at), ", ".join(r.files)]
+                for r in rs
+            ],
+            ["PROCESS", "VERSION", "NAME", "DEPLOYED", "FILES"],
+        ),
+    )
 
 
 def _summary_line(s: InstanceSummary) -> str:
     waits = ", ".join(s.waiting_at) or "-"
-    return f"instance {s.id} ({s.process_key} v{s.version}, key {s.business_key or '-'}): {s.status}; waits at {waits}"
+    key = s.business_key or "-"
+    return f"instance {s.id} ({s.process_key} v{s.version}, key {key}): {s.status}; waits at {waits}"
 
 
 def cmd_start(eng: Engine, args: argparse.Namespace) -> None:
@@ -64,10 +73,25 @@ def cmd_start(eng: Engine, args: argparse.Namespace) -> None:
 def cmd_instances(eng: Engine, args: argparse.Namespace) -> None:
     with eng.transaction() as session:
         rows = eng.instances(session, status=args.status, process_key=args.process)
-    _print(args, rows, lambda rs: _table(
-        [[str(r.id), r.process_key, str(r.version), r.business_key or "-", r.status, _when(r.updated_at),
-          ", ".join(r.waiting_at) or "-"] for r in rs],
-        ["ID", "PROCESS", "V", "BUSINESS KEY", "STATUS", "UPDATED", "WAITING AT"]))
+    _print(
+        args,
+        rows,
+        lambda rs: _table(
+            [
+                [
+                    str(r.id),
+                    r.process_key,
+                    str(r.version),
+                    r.business_key or "-",
+                    r.status,
+                    _when(r.updated_at),
+                    ", ".join(r.waiting_at) or "-",
+                ]
+                for r in rs
+            ],
+            ["ID", "PROCESS", "V", "BUSINESS KEY", "STATUS", "UPDATED", "WAITING AT"],
+        ),
+    )
 
 
 def cmd_show(eng: Engine, args: argparse.Namespace) -> None:
@@ -75,15 +99,27 @@ def cmd_show(eng: Engine, args: argparse.Namespace) -> None:
         detail = eng.show(session, args.id)
 
     def human(d: Any) -> str:
-        out = [f"instance {d.id}: {d.process_key} v{d.version}, business key {d.business_key or '-'}",
-               f"status: {d.status}", f"data: {json.dumps(d.data, ensure_ascii=False)}", "ready tasks:"]
-        out += [f"  {t.id}  {t.name} [{t.lane or '-'}] due {_when(t.due_at)}" for t in d.ready_tasks] or ["  -"]
-        out += ["timers:"] + ([f"  {t.element_id} ({t.kind}) due {_when(t.due_at)}" for t in d.timers] or ["  -"])
+        out = [
+            f"instance {d.id}: {d.process_key} v{d.version}, business key {d.business_key or '-'}",
+            f"status: {d.status}",
+            f"data: {json.dumps(d.data, ensure_ascii=False)}",
+            "ready tasks:",
+        ]
+        out += [f"  {t.id}  {t.name} [{t.lane or '-'}] due {_when(t.due_at)}" for t in d.ready_tasks] or [
+            "  -"
+        ]
+        out += ["timers:"] + (
+            [f"  {t.element_id} ({t.kind}) due {_when(t.due_at)}" for t in d.timers] or ["  -"]
+        )
         out += ["waiting for messages:"] + (
-            [f"  {s.message_name} (key {s.correlation_key})" for s in d.subscriptions] or ["  -"])
-        out += ["incidents:"] + ([f"  #{i.id} {i.element_id}: {i.message} ({i.status})" for i in d.incidents]
-                                 or ["  -"])
-        out += ["history:"] + [f"  {_when(h.at)} {h.event} {h.element_id or ''} {h.actor or ''}" for h in d.history]
+            [f"  {s.message_name} (key {s.correlation_key})" for s in d.subscriptions] or ["  -"]
+        )
+        out += ["incidents:"] + (
+            [f"  #{i.id} {i.element_id}: {i.message} ({i.status})" for i in d.incidents] or ["  -"]
+        )
+        out += ["history:"] + [
+            f"  {_when(h.at)} {h.event} {h.element_id or ''} {h.actor or ''}" for h in d.history
+        ]
         return "\n".join(out)
 
     _print(args, detail, human)
@@ -92,9 +128,23 @@ def cmd_show(eng: Engine, args: argparse.Namespace) -> None:
 def cmd_tasks(eng: Engine, args: argparse.Namespace) -> None:
     with eng.transaction() as session:
         rows = eng.tasks(session, instance_id=args.instance, lane=args.lane)
-    _print(args, rows, lambda rs: _table(
-        [[r.id, str(r.instance_id), r.name, r.lane or "-", _when(r.due_at) + (" OVERDUE" if r.overdue else "")]
-         for r in rs], ["TASK", "INSTANCE", "NAME", "LANE", "DUE"]))
+    _print(
+        args,
+        rows,
+        lambda rs: _table(
+            [
+                [
+                    r.id,
+                    str(r.instance_id),
+                    r.name,
+                    r.lane or "-",
+                    _when(r.due_at) + (" OVERDUE" if r.overdue else ""),
+                ]
+                for r in rs
+            ],
+            ["TASK", "INSTANCE", "NAME", "LANE", "DUE"],
+        ),
+    )
 
 
 def cmd_complete(eng: Engine, args: argparse.Namespace) -> None:
@@ -114,17 +164,30 @@ def cmd_message(eng: Engine, args: argparse.Namespace) -> None:
 def cmd_timers(eng: Engine, args: argparse.Namespace) -> None:
     with eng.transaction() as session:
         rows = eng.timers(session)
-    _print(args, rows, lambda rs: _table(
-        [[str(r.instance_id), r.element_id, r.kind, _when(r.due_at)] for r in rs],
-        ["INSTANCE", "ELEMENT", "KIND", "DUE"]))
+    _print(
+        args,
+        rows,
+        lambda rs: _table(
+            [[str(r.instance_id), r.element_id, r.kind, _when(r.due_at)] for r in rs],
+            ["INSTANCE", "ELEMENT", "KIND", "DUE"],
+        ),
+    )
 
 
 def cmd_incidents(eng: Engine, args: argparse.Namespace) -> None:
     with eng.transaction() as session:
         rows = eng.incidents(session, status=None if args.all else "open")
-    _print(args, rows, lambda rs: _table(
-        [[str(r.id), str(r.instance_id), r.element_id, r.status, str(r.attempts), r.message[:80]] for r in rs],
-        ["ID", "INSTANCE", "ELEMENT", "STATUS", "ATTEMPTS", "ERROR"]))
+    _print(
+        args,
+        rows,
+        lambda rs: _table(
+            [
+                [str(r.id), str(r.instance_id), r.element_id, r.status, str(r.attempts), r.message[:80]]
+                for r in rs
+            ],
+            ["ID", "INSTANCE", "ELEMENT", "STATUS", "ATTEMPTS", "ERROR"],
+        ),
+    )
 
 
 def cmd_retry(eng: Engine, args: argparse.Namespace) -> None:
@@ -178,8 +241,14 @@ def cmd_clock(eng: Engine, args: argparse.Namespace) -> None:
         fired = eng.advance_clock(target)
     view = _ClockView(clock.now(), eng.clock.simulated, fired)
     mode = "simulated" if view.simulated else "system"
-    _print(args, view, lambda v: f"{v.now.isoformat()} ({mode})" + (
-        f"; woke {v.fired} instance(s) on the way" if v.fired is not None else ""))
+    _print(
+        args,
+        view,
+        lambda v: (
+            f"{v.now.isoformat()} ({mode})"
+            + (f"; woke {v.fired} instance(s) on the way" if v.fired is not None else "")
+        ),
+    )
 
 
 def cmd_worker(eng: Engine, args: argparse.Namespace) -> None:
@@ -196,5 +265,7 @@ def cmd_demo(eng: Engine, args: argparse.Namespace) -> None:
         return
     from .worker import run_forever
 
-    print("kmop runs with the demo data; try 'kmop instances' or 'kmop tasks' in another shell. Ctrl-C stops.")
+    print(
+        "kmop runs with the demo data; try 'kmop instances' or 'kmop tasks' in another shell. Ctrl-C stops."
+    )
     run_forever(eng)

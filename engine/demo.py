@@ -22,5 +22,7 @@ def prepare(engine: Engine) -> None:
         keys = {p.process_key for p in engine.processes(session)}
         if "termijnbewaking" in keys:
             for n in (1, 2, 3):
-                engine.start(session, "termijnbewaking", {"demo": True}, business_key=f"DEMO-{n}", actor="demo")
+                engine.start(
+                    session, "termijnbewaking", {"demo": True}, business_key=f"DEMO-{n}", actor="demo"
+                )
             print("started 3 demo cases of 'termijnbewaking' (business keys DEMO-1..3)")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
@@ -18,7 +17,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from . import clock, runner, timers
+from . import clock, projections, runner, timers
 from .errors import Conflict, InvalidInput, MessageNotDelivered
 from .models import BufferedMessage, MessageReceipt, MessageSubscription
 from .views import MessageResult
@@ -26,20 +25,21 @@ from .views import MessageResult
 
 def _deliver_action(task_id: str, name: str, payload: dict[str, Any]) -> runner.Action:
     def action(run: runner.Run) -> None:
-        task = run.wf.get_task_from_id(UUID(task_id))
+        task = projections.find_task(run.wf, task_id)
         if task is None or task.state != TaskState.WAITING:
             raise Conflict(f"the task waiting for message '{name}' is no longer waiting; send it again")
         # Reuse the parsed definition (trap 6); a gateway holds one per outgoing event.
         event_def = next(
-            e for e in runner.projections.event_parts(task) if isinstance(e, MessageEventDefinition) and e.name == name
+            e
+            for e in projections.event_parts(task)
+            if isinstance(e, MessageEventDefinition) and e.name == name
         )
         task.task_spec.catch(task, BpmnEvent(event_def, payload))
         if getattr(event_def, "message_var", None) is None:
             # No spiffworkflow:messageVariable: the payload's fields become process data.
             task.data.update(payload)
         task.task_spec._update(task)
-        run.record("message_received", runner.projections.element_id(task), message=name,
-                   fields=sorted(payload))
+        run.record("message_received", projections.element_id(task), message=name, fields=sorted(payload))
 
     return action
 
@@ -63,8 +63,13 @@ def send(
     if message_id:
         seen = session.get(MessageReceipt, message_id)
         if seen is not None:
-            return MessageResult("duplicate", name, key, seen.instance_id,
-                                 f"message id {message_id} was already accepted at {seen.received_at.isoformat()}")
+            return MessageResult(
+                "duplicate",
+                name,
+                key,
+                seen.instance_id,
+                f"message id {message_id} was already accepted at {seen.received_at.isoformat()}",
+            )
     sub = _find_subscription(session, name, key)
     if sub is not None and timers.wake_if_due(rt, session, sub.instance_id):
         sub = _find_subscription(session, name, key)  # a deadline that passed first may have ended the wait
@@ -73,8 +78,16 @@ def send(
     instance_id = sub.instance_id
     runner.execute(rt, session, instance_id, _deliver_action(sub.task_id, name, body), actor=actor)
     if message_id:
-        session.add(MessageReceipt(message_id=message_id, message_name=name, correlation_key=key,
-                                   instance_id=instance_id, received_at=now, outcome="delivered"))
+        session.add(
+            MessageReceipt(
+                message_id=message_id,
+                message_name=name,
+                correlation_key=key,
+                instance_id=instance_id,
+                received_at=now,
+                outcome="delivered",
+            )
+        )
     drain_buffer(rt, session, instance_id)
     return MessageResult("delivered", name, key, instance_id, f"delivered to instance {instance_id}")
 
@@ -108,14 +121,31 @@ def _buffer_or_refuse(
             f"no instance waits for message '{name}' with correlation key '{key}'; "
             "buffering is off, so the message was not accepted"
         )
-    session.add(BufferedMessage(message_name=name, correlation_key=key, payload=body, message_id=message_id,
-                                received_at=now, expires_at=now + timedelta(seconds=seconds)))
+    session.add(
+        BufferedMessage(
+            message_name=name,
+            correlation_key=key,
+            payload=body,
+            message_id=message_id,
+            received_at=now,
+            expires_at=now + timedelta(seconds=seconds),
+        )
+    )
     if message_id:
-        session.add(MessageReceipt(message_id=message_id, message_name=name, correlation_key=key,
-                                   instance_id=None, received_at=now, outcome="buffered"))
+        session.add(
+            MessageReceipt(
+                message_id=message_id,
+                message_name=name,
+                correlation_key=key,
+                instance_id=None,
+                received_at=now,
+                outcome="buffered",
+            )
+        )
     until = (now + timedelta(seconds=seconds)).isoformat()
-    return MessageResult("buffered", name, key, None,
-                         f"no instance waits for it yet; kept until {until} for one that will")
+    return MessageResult(
+        "buffered", name, key, None, f"no instance waits for it yet; kept until {until} for one that will"
+    )
 
 
 def drain_buffer(rt: runner.Runtime, session: Session, instance_id: int, limit: int = 20) -> int:

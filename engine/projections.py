@@ -41,6 +41,16 @@ def all_tasks(wf: Any) -> list[Any]:
     return tasks
 
 
+def find_task(wf: Any, task_id: str) -> Any | None:
+    """The task with this id, or None (the library raises instead)."""
+    from uuid import UUID
+
+    try:
+        return wf.get_task_from_id(UUID(task_id))
+    except Exception:  # TaskNotFoundException, or an id that is not a UUID
+        return None
+
+
 def element_id(task: Any) -> str:
     return str(getattr(task.task_spec, "bpmn_id", None) or task.task_spec.name)
 
@@ -70,7 +80,9 @@ def event_parts(task: Any) -> list[Any]:
 def waiting_timers(wf: Any) -> list[WaitingTimer]:
     found = []
     for task in all_tasks(wf):
-        if task.state == TaskState.WAITING and any(isinstance(e, TimerEventDefinition) for e in event_parts(task)):
+        if task.state == TaskState.WAITING and any(
+            isinstance(e, TimerEventDefinition) for e in event_parts(task)
+        ):
             due = _timer_due(task)
             if due is not None:
                 found.append(WaitingTimer(str(task.id), element_id(task), due))
@@ -123,8 +135,10 @@ def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime) -> tup
     }
     for tid, row in open_rows.items():
         if tid not in ready:
-            task = wf.get_task_from_id(_uuid(tid))
-            row.status = "completed" if task is not None and task.state == TaskState.COMPLETED else "cancelled"
+            task = find_task(wf, tid)
+            row.status = (
+                "completed" if task is not None and task.state == TaskState.COMPLETED else "cancelled"
+            )
             row.completed_at = row.completed_at or now
     for tid, task in ready.items():
         if tid not in open_rows:
@@ -147,25 +161,34 @@ def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime) -> tup
         for w in session.scalars(select(WakeUp).where(WakeUp.instance_id == inst.id, WakeUp.kind == "timer"))
     }
     wanted_timers = {(t.task_id, t.due_at): t for t in timers.values()}
-    for key, row in stored_timers.items():
-        if key not in wanted_timers:
-            session.delete(row)
-    for key, t in wanted_timers.items():
-        if key not in stored_timers:
-            session.add(WakeUp(instance_id=inst.id, task_id=t.task_id, element_id=t.element_id, kind="timer",
-                               due_at=t.due_at))
+    for timer_key, wake in stored_timers.items():
+        if timer_key not in wanted_timers:
+            session.delete(wake)
+    for timer_key, t in wanted_timers.items():
+        if timer_key not in stored_timers:
+            session.add(
+                WakeUp(
+                    instance_id=inst.id,
+                    task_id=t.task_id,
+                    element_id=t.element_id,
+                    kind="timer",
+                    due_at=t.due_at,
+                )
+            )
 
     messages = waiting_messages(wf)
     stored_subs = {
         (s.task_id, s.message_name, s.correlation_key): s
-        for s in session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == inst.id))
+        for s in session.scalars(
+            select(MessageSubscription).where(MessageSubscription.instance_id == inst.id)
+        )
     }
     wanted_subs = {(m.task_id, m.name, inst.business_key): m for m in messages}
-    for key, row in stored_subs.items():
-        if key not in wanted_subs:
-            session.delete(row)
-    for key, m in wanted_subs.items():
-        if key not in stored_subs:
+    for sub_key, sub in stored_subs.items():
+        if sub_key not in wanted_subs:
+            session.delete(sub)
+    for sub_key, m in wanted_subs.items():
+        if sub_key not in stored_subs:
             session.add(
                 MessageSubscription(
                     instance_id=inst.id,
@@ -183,9 +206,3 @@ def clear(session: Session, instance_id: int) -> None:
     """Drop every waiting projection of an instance that ended or was cancelled."""
     session.execute(delete(WakeUp).where(WakeUp.instance_id == instance_id))
     session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == instance_id))
-
-
-def _uuid(value: str) -> Any:
-    from uuid import UUID
-
-    return UUID(value)

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -22,6 +21,8 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+
+from tasks.registry import ServiceContext, ServiceRegistry
 
 from . import clock, projections, state
 from .config import Settings
@@ -36,7 +37,6 @@ from .models import (
 )
 from .sandbox import SandboxedEnvironment
 from .specs import SpecCache
-from tasks.registry import ServiceContext, ServiceRegistry
 
 log = logging.getLogger("kmop.engine")
 
@@ -76,7 +76,7 @@ class _KmopScriptEngine(PythonScriptEngine):  # type: ignore[misc]
     """The sandboxed script engine, with service calls routed to kmop's registry."""
 
     def __init__(self, run: Run) -> None:
-        helpers = {"now": clock.now}
+        helpers: dict[str, object] = {"now": clock.now}
         super().__init__(
             environment=SandboxedEnvironment(helpers, run.runtime.settings.script_timeout_seconds)
         )
@@ -261,7 +261,13 @@ def _on_failure(run: Run, exc: Exception) -> None:
         if attempt.failures < int(limit):
             due = run.now + timedelta(seconds=base * 2 ** (attempt.failures - 1))
             run.session.add(
-                WakeUp(instance_id=run.inst.id, task_id=str(task.id), element_id=element, kind="retry", due_at=due)
+                WakeUp(
+                    instance_id=run.inst.id,
+                    task_id=str(task.id),
+                    element_id=element,
+                    kind="retry",
+                    due_at=due,
+                )
             )
             log.warning("service %s failed (attempt %s), retry at %s", operator, attempt.failures, due)
             return
@@ -297,10 +303,12 @@ def fire_timers(run: Run) -> int:
         run.wf.refresh_timers()
     fired = 0
     for task_id, timer in waiting.items():
-        task = run.wf.get_task_from_id(UUID(task_id))
+        task = projections.find_task(run.wf, task_id)
         if task is None or task.state != TaskState.WAITING:
             lateness = (run.now - timer.due_at).total_seconds()
-            run.record("timer_fired", timer.element_id, due_at=timer.due_at.isoformat(), late_seconds=lateness)
+            run.record(
+                "timer_fired", timer.element_id, due_at=timer.due_at.isoformat(), late_seconds=lateness
+            )
             fired += 1
     return fired
 
@@ -337,11 +345,13 @@ def _record_completed(run: Run, before: dict[Any, int]) -> None:
         if getattr(spec, "bpmn_id", None) is None or spec.manual:
             continue  # internal control tasks say nothing to people; user tasks are recorded by complete
         parent = task.parent
-        changed = {
-            k: v for k, v in task.data.items() if parent is None or parent.data.get(k, _MISSING) != v
-        }
-        run.record("task_completed", projections.element_id(task), name=projections.element_name(task),
-                   changed=state.to_plain(changed))
+        changed = {k: v for k, v in task.data.items() if parent is None or parent.data.get(k, _MISSING) != v}
+        run.record(
+            "task_completed",
+            projections.element_id(task),
+            name=projections.element_name(task),
+            changed=state.to_plain(changed),
+        )
 
 
 _MISSING = object()
@@ -361,14 +371,24 @@ def _finish(run: Run, loaded: state.LoadedState, expected_version: int | None) -
         session.add(HistoryEntry(instance_id=inst.id, at=run.now, **entry))
     new_version = (expected_version or 0) + 1
     if expected_version is None:
-        inst.skeleton, inst.status, inst.updated_at, inst.lock_version = skeleton, status, run.now, new_version
+        inst.skeleton, inst.status, inst.updated_at, inst.lock_version = (
+            skeleton,
+            status,
+            run.now,
+            new_version,
+        )
         session.flush()
         return
     result = session.execute(
         update(ProcessInstance)
         .where(ProcessInstance.id == inst.id, ProcessInstance.lock_version == expected_version)
-        .values(skeleton=skeleton, status=status, updated_at=run.now, lock_version=new_version,
-                ended_at=inst.ended_at)
+        .values(
+            skeleton=skeleton,
+            status=status,
+            updated_at=run.now,
+            lock_version=new_version,
+            ended_at=inst.ended_at,
+        )
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]

@@ -29,11 +29,12 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tasks.registry import ServiceRegistry
+
 from . import clock
 from .errors import DeploymentError, NotFound, Problem, SandboxError
 from .models import DefinitionFile, Deployment, ProcessVersion
 from .sandbox import evaluate_expression
-from tasks.registry import ServiceRegistry
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 FORM_PROPERTIES = ("formJsonSchemaFilename", "form")
@@ -95,7 +96,9 @@ def deploy(
 ) -> DeployResult:
     """Validate ``sources`` and store what is new; raise ``DeploymentError`` naming every problem."""
     if not sources:
-        raise DeploymentError([Problem("(none)", None, "nothing to deploy: no BPMN, DMN or form files given")])
+        raise DeploymentError(
+            [Problem("(none)", None, "nothing to deploy: no BPMN, DMN or form files given")]
+        )
     problems: list[Problem] = []
     names = [s.name for s in sources]
     for dup in sorted({n for n in names if names.count(n) > 1}):
@@ -181,7 +184,9 @@ def _structure_problems(root: Any, name: str) -> list[Problem]:
         targets = {f.get("targetRef") for f in proc.iter(f"{{{BPMN_NS}}}sequenceFlow")}
         for call in proc.iter(f"{{{BPMN_NS}}}callActivity"):
             if not call.get("calledElement"):
-                problems.append(Problem(name, call.get("id"), "call activity names no process (calledElement)"))
+                problems.append(
+                    Problem(name, call.get("id"), "call activity names no process (calledElement)")
+                )
         for node in proc.iter(f"{{{BPMN_NS}}}intermediateCatchEvent"):
             is_link = node.find(f"{{{BPMN_NS}}}linkEventDefinition") is not None
             if node.get("id") not in targets and not is_link:
@@ -312,9 +317,7 @@ def _call_cycle(start: str, parser: SpiffBpmnParser) -> list[str] | None:
     return visit(start)
 
 
-def _check_task(
-    task_spec: Any, file: str, registry: ServiceRegistry, forms: dict[str, Any]
-) -> list[Problem]:
+def _check_task(task_spec: Any, file: str, registry: ServiceRegistry, forms: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     element = getattr(task_spec, "bpmn_id", None) or task_spec.name
     operator = getattr(task_spec, "operation_name", None)
@@ -335,7 +338,9 @@ def _check_task(
     for key in FORM_PROPERTIES:
         form = props.get(key)
         if form and form not in forms:
-            problems.append(Problem(file, element, f"form file '{form}' is not in this or any earlier deployment"))
+            problems.append(
+                Problem(file, element, f"form file '{form}' is not in this or any earlier deployment")
+            )
     return problems
 
 
@@ -372,7 +377,9 @@ def check_timer_expression(event: TimerEventDefinition) -> str | None:
     except NameError as exc:
         name = getattr(exc, "name", "") or ""
         if _ISO_LIKE.fullmatch(name):
-            return f"timer expression {expression} is not quoted: timer expressions are Python, write \"{name}\""
+            return (
+                f'timer expression {expression} is not quoted: timer expressions are Python, write "{name}"'
+            )
         return None  # refers to process data: checked when the timer starts
     except SyntaxError as exc:
         return f"timer expression {expression!r} is not a valid expression ({exc.msg}); quote ISO 8601 text"
@@ -464,9 +471,7 @@ def _store(
             result.unchanged.append((pid, existing.version))
         else:
             plans.append((pid, bundle_hash, files))
-    new_forms = [
-        s for s in sources if s.kind == "form" and not _stored_hash(session, s.content_hash)
-    ]
+    new_forms = [s for s in sources if s.kind == "form" and not _stored_hash(session, s.content_hash)]
     if not plans and not new_forms:
         return result
 
@@ -565,5 +570,7 @@ class SpecCache:
     def forms(self, session: Session, version: ProcessVersion) -> dict[str, Any]:
         """Return the form files of a version by name (parsed JSON)."""
         ids = version.file_ids.get("form", [])
-        rows = session.scalars(select(DefinitionFile).where(DefinitionFile.id.in_(ids))) if ids else []
+        rows: Iterable[DefinitionFile] = (
+            session.scalars(select(DefinitionFile).where(DefinitionFile.id.in_(ids))) if ids else []
+        )
         return {f.name: json.loads(f.content) for f in rows}

@@ -19,12 +19,13 @@ from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from .clock import _ClockDatetime
 from .models import InstanceTaskState
 
+_TASK_TABLE: Table = InstanceTaskState.__table__  # type: ignore[assignment]
 FORMAT = 1  # bump, and add a migration of stored state, when the layout below changes
 
 
@@ -108,7 +109,13 @@ def save(session: Session, instance_id: int, wf: BpmnWorkflow, loaded: LoadedSta
             body = _dumps(_REGISTRY.convert(task))
             if old is None:
                 inserts.append(
-                    {"instance_id": instance_id, "task_id": tid, "scope": scope, "seq": loaded.next_seq, "body": body}
+                    {
+                        "instance_id": instance_id,
+                        "task_id": tid,
+                        "scope": scope,
+                        "seq": loaded.next_seq,
+                        "body": body,
+                    }
                 )
                 loaded.next_seq += 1
             elif old != body:
@@ -125,9 +132,9 @@ def save(session: Session, instance_id: int, wf: BpmnWorkflow, loaded: LoadedSta
         from sqlalchemy import bindparam
 
         stmt = (
-            update(InstanceTaskState.__table__)
-            .where(InstanceTaskState.__table__.c.instance_id == bindparam("b_instance"))
-            .where(InstanceTaskState.__table__.c.task_id == bindparam("b_task"))
+            update(_TASK_TABLE)
+            .where(_TASK_TABLE.c.instance_id == bindparam("b_instance"))
+            .where(_TASK_TABLE.c.task_id == bindparam("b_task"))
             .values(body=bindparam("body"))
         )
         session.connection().execute(stmt, updates)
@@ -149,7 +156,9 @@ def load(
 ) -> tuple[BpmnWorkflow, LoadedState]:
     """Rebuild the workflow from its skeleton and task rows, with the cached spec."""
     rows = session.execute(
-        select(InstanceTaskState.task_id, InstanceTaskState.scope, InstanceTaskState.seq, InstanceTaskState.body)
+        select(
+            InstanceTaskState.task_id, InstanceTaskState.scope, InstanceTaskState.seq, InstanceTaskState.body
+        )
         .where(InstanceTaskState.instance_id == instance_id)
         .order_by(InstanceTaskState.seq)
     ).all()

@@ -13,13 +13,12 @@ import os
 import socket
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from . import clock, messages, projections, runner
+from . import clock, messages, runner
 from .errors import ClockError, KmopError
 from .models import ProcessInstance, WakeUp
 
@@ -32,7 +31,9 @@ WORKER_NAME = f"worker:{socket.gethostname()}:{os.getpid()}"  # the history says
 
 def _wake_action(run: runner.Run) -> None:
     due_retries = run.session.scalars(
-        select(WakeUp).where(WakeUp.instance_id == run.inst.id, WakeUp.kind == "retry", WakeUp.due_at <= run.now)
+        select(WakeUp).where(
+            WakeUp.instance_id == run.inst.id, WakeUp.kind == "retry", WakeUp.due_at <= run.now
+        )
     ).all()
     if due_retries:
         run.session.execute(delete(WakeUp).where(WakeUp.id.in_([w.id for w in due_retries])))
@@ -61,16 +62,15 @@ def next_due(session: Session) -> datetime | None:
         .where(ProcessInstance.status.in_(_ACTIVE))
     )
     if value is not None and value.tzinfo is None:
-        from datetime import timezone
-
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value
 
 
 def wake(rt: runner.Runtime, session: Session, instance_id: int) -> bool:
     """Wake one instance; False when another worker holds it (it will be woken there)."""
-    inst = runner.execute(rt, session, instance_id, _wake_action, actor=WORKER_NAME, skip_locked=True,
-                          catch_up=False)
+    inst = runner.execute(
+        rt, session, instance_id, _wake_action, actor=WORKER_NAME, skip_locked=True, catch_up=False
+    )
     if inst is None:
         return False
     messages.drain_buffer(rt, session, instance_id)
@@ -80,8 +80,9 @@ def wake(rt: runner.Runtime, session: Session, instance_id: int) -> bool:
 def wake_if_due(rt: runner.Runtime, session: Session, instance_id: int) -> bool:
     """Wake the instance now (waiting for its lock) if a timer of it is due; True if it was."""
     due = session.scalar(
-        select(WakeUp.id).where(WakeUp.instance_id == instance_id, WakeUp.kind == "timer",
-                                WakeUp.due_at <= clock.now()).limit(1)
+        select(WakeUp.id)
+        .where(WakeUp.instance_id == instance_id, WakeUp.kind == "timer", WakeUp.due_at <= clock.now())
+        .limit(1)
     )
     if due is None:
         return False

@@ -31,7 +31,9 @@ class Kmop:
             text=True,
             timeout=120,
         )
-        assert proc.returncode == expect, f"kmop {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        assert proc.returncode == expect, (
+            f"kmop {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        )
         return proc
 
     def json(self, *args: str) -> Any:
@@ -45,8 +47,9 @@ def _timer_fired(detail: dict[str, Any], element: str) -> int:
     return sum(1 for h in detail["history"] if h["event"] == "timer_fired" and h["element_id"] == element)
 
 
-@pytest.mark.parametrize("db_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-                         indirect=True)
+@pytest.mark.parametrize(
+    "db_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_boundary_timer_then_message_races_six_week_timer(db_url: str) -> None:
     kmop = Kmop(db_url)
     kmop.run("init")
@@ -87,10 +90,13 @@ def test_boundary_timer_then_message_races_six_week_timer(db_url: str) -> None:
 
     # Instance 1 gets its report in week 5: delivered once, the repeated id is accepted once.
     kmop.run("clock", "advance", "P4W")
-    delivered = kmop.json("message", "audit_report", "--key", "APP-1", "--id", "r-1",
-                          "--payload", '{"score": "T"}')
+    delivered = kmop.json(
+        "message", "audit_report", "--key", "APP-1", "--id", "r-1", "--payload", '{"score": "T"}'
+    )
     assert delivered["status"] == "delivered" and delivered["instance_id"] == first["id"]
-    again = kmop.json("message", "audit_report", "--key", "APP-1", "--id", "r-1", "--payload", '{"score": "B"}')
+    again = kmop.json(
+        "message", "audit_report", "--key", "APP-1", "--id", "r-1", "--payload", '{"score": "B"}'
+    )
     assert again["status"] == "duplicate"
     one = kmop.json("show", str(first["id"]))
     assert one["status"] == "completed"
@@ -139,3 +145,15 @@ def test_errors_are_clear_and_go_to_stderr(tmp_path: Path) -> None:
     out = kmop.run("deploy", str(bad), expect=1)
     assert "bad.bpmn" in out.stderr and "not well-formed XML" in out.stderr
     assert kmop.json("processes") == []
+
+
+def test_demo_set_up_is_repeatable(tmp_path: Path) -> None:
+    kmop = Kmop(f"sqlite:///{tmp_path / 'demo.sqlite3'}")
+    first = kmop.run("demo", "--no-run")
+    assert "deployed termijnbewaking version 1" in first.stdout
+    second = kmop.run("demo", "--no-run")
+    assert "demo cases already present" in second.stdout
+    instances = kmop.json("instances")
+    assert sorted(i["business_key"] for i in instances) == ["DEMO-1", "DEMO-2", "DEMO-3"]
+    assert {i["status"] for i in instances} == {"waiting"}
+    assert len(kmop.json("tasks")) == 3

@@ -50,8 +50,9 @@ def slow_registry(registry: ServiceRegistry) -> ServiceRegistry:
     return registry
 
 
-def test_two_concurrent_completions_one_wins(engine: Engine, slow_registry: ServiceRegistry,
-                                             deploy: Any, db_url: str) -> None:
+def test_two_concurrent_completions_one_wins(
+    engine: Engine, slow_registry: ServiceRegistry, deploy: Any, db_url: str
+) -> None:
     deploy("service_then_review.bpmn", "review-form.json")
     with engine.transaction() as session:
         inst = engine.start(session, "service_then_review", {"email": "a@b.be"}, business_key="C-1")

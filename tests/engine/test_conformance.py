@@ -96,8 +96,9 @@ def _refused(engine: Engine, folder: Path, *names: str) -> list[Problem]:
     return info.value.problems
 
 
-def _problem_named(problems: Sequence[Problem], files: str | Collection[str], element: Any,
-                   *fragments: str) -> None:
+def _problem_named(
+    problems: Sequence[Problem], files: str | Collection[str], element: Any, *fragments: str
+) -> None:
     files = {files} if isinstance(files, str) else set(files)
     for p in problems:
         same_element = element is ANY or p.element == element
@@ -123,8 +124,13 @@ def _complete(engine: Engine, task_id: str, data: dict[str, Any] | None = None) 
         engine.complete(session, task_id, data or {}, actor="tester")
 
 
-def _send(engine: Engine, name: str, key: str | None, payload: dict[str, Any] | None = None,
-          message_id: str | None = None) -> str:
+def _send(
+    engine: Engine,
+    name: str,
+    key: str | None,
+    payload: dict[str, Any] | None = None,
+    message_id: str | None = None,
+) -> str:
     with engine.transaction() as session:
         return engine.message(session, name, key, payload or {}, message_id).status
 
@@ -207,8 +213,17 @@ def drive(
 def _stand_in_services(registry: ServiceRegistry, calls: list[tuple[str, dict[str, Any]]]) -> None:
     def get_pay_rate(ctx: ServiceContext, api_key: str, employee_id: int, subdomain: str) -> dict[str, Any]:
         """Stand-in for BambooHR's pay rate lookup."""
-        calls.append(("bamboohr/GetPayRate", {"api_key": api_key, "employee_id": employee_id,
-                                              "subdomain": subdomain, "business_key": ctx.business_key}))
+        calls.append(
+            (
+                "bamboohr/GetPayRate",
+                {
+                    "api_key": api_key,
+                    "employee_id": employee_id,
+                    "subdomain": subdomain,
+                    "business_key": ctx.business_key,
+                },
+            )
+        )
         return {"amount": "65000.00", "currency": "USD", "paidPer": "Year"}
 
     def current_temp(ctx: ServiceContext, zipcode: int) -> dict[str, Any]:
@@ -505,16 +520,24 @@ def test_service_task_names_unknown_operators_then_runs_with_stand_ins(
     finally:
         fresh.close()
     assert calls == [
-        ("bamboohr/GetPayRate", {"api_key": "secret:BAMBOOHR_API_KEY", "employee_id": 4,
-                                 "subdomain": "ServiceTask", "business_key": "EMP-4"}),
+        (
+            "bamboohr/GetPayRate",
+            {
+                "api_key": "secret:BAMBOOHR_API_KEY",
+                "employee_id": 4,
+                "subdomain": "ServiceTask",
+                "business_key": "EMP-4",
+            },
+        ),
         ("weather/CurrentTemp", {"zipcode": 22980}),
     ]
     assert detail.data["waynesboroWeatherResult"] == {"zipcode": 22980, "temperature_f": 71}
     assert detail.data["spiff__Activity_1inxqgx_result"]["amount"] == "65000.00"  # no resultVariable given
 
 
-def test_service_task_retry_settings_of_the_diagram(engine: Engine, registry: ServiceRegistry,
-                                                    conformance: Path) -> None:
+def test_service_task_retry_settings_of_the_diagram(
+    engine: Engine, registry: ServiceRegistry, conformance: Path
+) -> None:
     """``<spiffworkflow:retry retries="3" backoff_base="2"/>``: kmop reads it as 3 attempts in all,
     2 s then 4 s apart, then an incident; a retry by hand after the service recovers completes it."""
     _stand_in_services(registry, [])
@@ -613,8 +636,9 @@ def test_multiinstance_task_without_output_item_is_refused_clearly(engine: Engin
     ],
     ids=["u_and_w", "u_only", "w_only"],
 )
-def test_inclusive_gateway_takes_every_true_branch(data: dict[str, int], branches: list[str], engine: Engine,
-                                                   conformance: Path) -> None:
+def test_inclusive_gateway_takes_every_true_branch(
+    data: dict[str, int], branches: list[str], engine: Engine, conformance: Path
+) -> None:
     _deploy(engine, conformance, "inclusive_gateway.bpmn")
     instance = _start(engine, "main")
     assert [t.element_id for t in _show(engine, instance).ready_tasks] == ["set_data"]
@@ -624,8 +648,9 @@ def test_inclusive_gateway_takes_every_true_branch(data: dict[str, int], branche
     assert detail.data == data  # v is 0, so u += v and w += v change nothing
 
 
-def test_inclusive_gateway_without_a_true_condition_opens_an_incident(engine: Engine,
-                                                                      conformance: Path) -> None:
+def test_inclusive_gateway_without_a_true_condition_opens_an_incident(
+    engine: Engine, conformance: Path
+) -> None:
     _deploy(engine, conformance, "inclusive_gateway.bpmn")
     instance = _start(engine, "main")
     task = _show(engine, instance).ready_tasks[0]
@@ -697,8 +722,9 @@ def test_correlation_responder_process(engine: Engine, conformance: Path) -> Non
     assert "respond" in detail.completed_elements
 
 
-def test_correlation_initiator_waits_in_its_multiinstance_subprocess(engine: Engine,
-                                                                     conformance: Path) -> None:
+def test_correlation_initiator_waits_in_its_multiinstance_subprocess(
+    engine: Engine, conformance: Path
+) -> None:
     """How far proc_1 gets today (see the xfail below): two ``Configure Data`` tasks, one per instance."""
     _deploy(engine, conformance, "correlation.bpmn")
     with engine.transaction() as session:
@@ -718,8 +744,12 @@ def test_correlation_initiator_runs_to_the_end(engine: Engine, conformance: Path
         n = next(numbers)
         return {"task_num": n, "task_name": f"item {n}"}  # read by the send task's payload
 
-    detail = drive(engine, instance, task_data=configure,
-                   payloads={"proc_2_response": {"init_id": 1, "response": "accepted"}})
+    detail = drive(
+        engine,
+        instance,
+        task_data=configure,
+        payloads={"proc_2_response": {"init_id": 1, "response": "accepted"}},
+    )
     assert len(_entries(detail, "message_received", "get_response")) == 2
 
 

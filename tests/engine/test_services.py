@@ -121,7 +121,9 @@ def test_form_fields_are_validated_and_only_they_are_stored(engine: Engine, mail
         engine.complete(session, task.id, {})
     assert missing.value.errors == {"decision": "is required"}
     with engine.transaction() as session:
-        engine.complete(session, task.id, {"decision": "approve", "is_admin": True, "email": "evil@x"}, actor="an")
+        engine.complete(
+            session, task.id, {"decision": "approve", "is_admin": True, "email": "evil@x"}, actor="an"
+        )
         detail = engine.show(session, inst.id)
     assert detail.status == "completed"
     assert detail.data["decision"] == "approve"

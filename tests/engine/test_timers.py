@@ -100,8 +100,15 @@ def test_two_worker_processes_fire_1000_timers_exactly_once(pg_url: str) -> None
                 engine.start(session, "one_timer", {"wait_for": "PT1H"}, business_key=f"T{batch}-{n}")
     _sim(engine).set(clock.now() + timedelta(hours=2))
     env = {**os.environ, "KMOP_DATABASE_URL": pg_url, "KMOP_CLOCK": "simulated"}
-    workers = [subprocess.Popen([sys.executable, "-m", "engine", "worker"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "engine", "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:  # polls the database for the outcome; no timer is waited on
