@@ -178,7 +178,15 @@ class Engine:
                 )
             accepted = forms.accept(self.runtime.specs, session, run.inst, row.form, data or {})
             task.data.update(accepted)
-            task.run()
+            try:
+                task.run()
+            except Exception as exc:  # the library says what is missing; say it as bad input
+                field = _missing_output_item(task)
+                if field is not None:
+                    message = f"task '{row.name}' needs the field '{field}'"
+                    raise InvalidInput(message, field=field) from exc
+                reason = _reason(exc)
+                raise InvalidInput(f"task '{row.name}' cannot be completed with this data: {reason}") from exc
             row.status, row.completed_by, row.completed_at = "completed", actor, run.now
             run.record("user_task_completed", row.element_id, name=row.name, data=state.to_plain(accepted))
 
@@ -460,6 +468,21 @@ class Engine:
             row.completed_by,
             row.completed_at,
         )
+
+
+def _missing_output_item(task: Any) -> str | None:
+    """The output item a multi-instance child must set, when it did not set it."""
+    parent_spec = task.parent.task_spec if task.parent is not None else None
+    item = getattr(parent_spec, "output_item", None)
+    if item is None or item.bpmn_id in task.data:
+        return None
+    return str(item.bpmn_id)
+
+
+def _reason(exc: BaseException) -> str:
+    inner = getattr(exc, "exception", None) or exc.__cause__
+    text = str(exc) or type(exc).__name__
+    return f"{text} ({inner})" if isinstance(inner, BaseException) and str(inner) not in text else text
 
 
 def _done_message(row: UserTask) -> str:

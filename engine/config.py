@@ -21,7 +21,7 @@ class Settings:
     database_url: str = field(default_factory=_default_database_url)
     clock: str = "system"  # "system" or "simulated"
     message_buffer_seconds: int = 7 * 24 * 3600  # 0 turns buffering off
-    service_retries: int = 3  # attempts in all before an incident is opened
+    service_attempts: int = 3  # attempts in all before an incident is opened
     service_backoff_seconds: float = 10.0  # first retry delay; doubles per attempt
     worker_poll_seconds: float = 0.25
     worker_batch: int = 200
@@ -39,7 +39,7 @@ class Settings:
             values["clock"] = env["KMOP_CLOCK"].strip().lower()
         numeric = {
             "KMOP_MESSAGE_BUFFER_SECONDS": ("message_buffer_seconds", int),
-            "KMOP_SERVICE_RETRIES": ("service_retries", int),
+            "KMOP_SERVICE_ATTEMPTS": ("service_attempts", int),
             "KMOP_SERVICE_BACKOFF_SECONDS": ("service_backoff_seconds", float),
             "KMOP_WORKER_POLL_SECONDS": ("worker_poll_seconds", float),
             "KMOP_SCRIPT_TIMEOUT_SECONDS": ("script_timeout_seconds", float),

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
@@ -64,6 +66,9 @@ class Run:
     actor: str | None
     manual_retry: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+    before: dict[Any, int] = field(default_factory=dict)  # task states when the run began
+    recorded: set[Any] = field(default_factory=set)  # completed tasks already in the history
+    thrown: list[Any] = field(default_factory=list)  # messages thrown for other instances
 
     def record(self, event: str, element: str | None = None, **detail: Any) -> None:
         self.history.append({"event": event, "element_id": element, "actor": self.actor, "detail": detail})
@@ -173,6 +178,7 @@ def start(
         run.record("started", element=version.process_key, data=state.to_plain(data), version=version.version)
         _advance(run)
         _finish(run, state.LoadedState(), expected_version=None)
+    _deliver_thrown(run)
     return inst
 
 
@@ -204,13 +210,13 @@ def execute(
         wf, loaded = _load(rt, session, inst)
         run = Run(rt, session, inst, wf, now, actor)
         wf.script_engine = _KmopScriptEngine(run)
-        before = {t.id: t.state for t in projections.all_tasks(wf)}
+        run.before = {t.id: t.state for t in projections.all_tasks(wf)}
         if catch_up and fire_timers(run):
             _advance(run)
         action(run)
         _advance(run)
-        _record_completed(run, before)
         _finish(run, loaded, expected_version=inst.lock_version)
+    _deliver_thrown(run)
     return inst
 
 
@@ -218,7 +224,50 @@ def _advance(run: Run) -> None:
     try:
         run.wf.do_engine_steps()
     except Exception as exc:  # any failure in a task: keep the progress made, record what failed
+        _record_completed(run)
         _on_failure(run, exc)
+    _record_completed(run)
+    _collect_thrown(run)
+
+
+_DELIVERY_DEPTH: ContextVar[int] = ContextVar("kmop_delivery_depth", default=0)
+
+
+def _collect_thrown(run: Run) -> None:
+    """Messages the instance threw that no task of its own caught go to other instances."""
+    for event in run.wf.get_events():
+        definition = event.event_definition
+        if isinstance(definition, MessageEventDefinition):
+            run.thrown.append(event)
+            run.record("message_sent", None, message=definition.name)
+
+
+def _deliver_thrown(run: Run) -> None:
+    """Send thrown messages on, correlated by the sender's business key, after its state is saved."""
+    if not run.thrown:
+        return
+    from . import messages  # messages drives runs itself: imported here to keep the modules acyclic
+
+    depth = _DELIVERY_DEPTH.get()
+    if depth >= 10:
+        log.error("instance %s: messages bounce between instances; stopped after 10 hops", run.inst.id)
+        return
+    token = _DELIVERY_DEPTH.set(depth + 1)
+    try:
+        for event in run.thrown:
+            payload = event.payload if isinstance(event.payload, dict) else {"payload": event.payload}
+            messages.send(
+                run.runtime,
+                run.session,
+                event.event_definition.name,
+                run.inst.business_key,
+                state.to_plain(payload),
+                None,
+                actor=f"instance:{run.inst.id}",
+            )
+    finally:
+        _DELIVERY_DEPTH.reset(token)
+    run.thrown.clear()
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -254,7 +303,14 @@ def _on_failure(run: Run, exc: Exception) -> None:
         attempt.last_error = message
         op = run.runtime.registry.get(operator)
         settings = run.runtime.settings
-        limit = (op.retry.attempts if op else None) or task.task_spec.retries or settings.service_retries
+        diagram_retries = (
+            task.task_spec.retries
+        )  # <spiffworkflow:retry retries="N">: N retries after the first
+        limit = (
+            (op.retry.attempts if op else None)
+            or (int(diagram_retries) + 1 if diagram_retries is not None else None)
+            or settings.service_attempts
+        )
         base = (op.retry.backoff_seconds if op else None) or task.task_spec.retry_backoff_base
         base = float(base if base is not None else settings.service_backoff_seconds)
         run.record("service_failed", element, attempt=attempt.failures, of=int(limit), error=message)
@@ -337,10 +393,13 @@ def retry_failed_tasks(run: Run) -> None:
             run.record("retried", projections.element_id(task))
 
 
-def _record_completed(run: Run, before: dict[Any, int]) -> None:
+def _record_completed(run: Run) -> None:
     for task in projections.all_tasks(run.wf):
-        if task.state != TaskState.COMPLETED or before.get(task.id) == TaskState.COMPLETED:
+        if task.state != TaskState.COMPLETED or run.before.get(task.id) == TaskState.COMPLETED:
             continue
+        if task.id in run.recorded:
+            continue
+        run.recorded.add(task.id)
         spec = task.task_spec
         if getattr(spec, "bpmn_id", None) is None or spec.manual:
             continue  # internal control tasks say nothing to people; user tasks are recorded by complete

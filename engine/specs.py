@@ -104,9 +104,6 @@ def deploy(
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(Problem(dup, None, "two files with the same name in one deployment"))
     parsed = _parse_all(session, sources, problems)
-    if problems:
-        raise DeploymentError(problems)
-    assert parsed is not None
     checked = _check_processes(parsed, sources, registry, problems)
     if problems:
         raise DeploymentError(problems)
@@ -121,7 +118,7 @@ class _Parsed:
     forms: dict[str, SourceFile | DefinitionFile]
 
 
-def _parse_all(session: Session, sources: list[SourceFile], problems: list[Problem]) -> _Parsed | None:
+def _parse_all(session: Session, sources: list[SourceFile], problems: list[Problem]) -> _Parsed:
     parser = SpiffBpmnParser(validator=VALIDATOR)
     own: list[str] = []
     forms: dict[str, SourceFile | DefinitionFile] = {}
@@ -146,8 +143,6 @@ def _parse_all(session: Session, sources: list[SourceFile], problems: list[Probl
                 problems.extend(_structure_problems(root, src.name))
         else:
             _add(parser.add_dmn_xml, root, src.name, problems)
-    if problems:
-        return None
     extra = _pull_in_references(session, parser, sources, forms, problems)
     return _Parsed(parser, own, extra, forms)
 
@@ -268,11 +263,21 @@ def _check_processes(
     bundles: dict[str, list[str]] = {}
     names: dict[str, str | None] = {}
     executable = set(parser.get_process_ids())
+    dmn_ids = _dmn_definitions_ids(sources)
     for pid in parsed.own_processes:
         if pid not in executable:
             continue
         pp = parser.process_parsers[pid]
         file = Path(pp.filename or "?").name
+        cycle = _call_cycle(pid, parser)
+        if cycle:
+            problems.append(
+                Problem(file, pid, f"call activities call each other in a loop: {' -> '.join(cycle)}")
+            )
+        unresolved = _unresolved_references(pid, parser, dmn_ids)
+        problems.extend(unresolved)
+        if unresolved or cycle:
+            continue  # the library would stop at the first of these; each is named above
         try:
             spec = parser.get_spec(pid)
             subs = parser.get_subprocess_specs(pid)
@@ -280,11 +285,6 @@ def _check_processes(
             problems.append(_problem_from(exc, file))
             continue
         names[pid] = spec.description if spec.description != pid else None
-        cycle = _call_cycle(pid, parser)
-        if cycle:
-            problems.append(
-                Problem(file, pid, f"call activities call each other in a loop: {' -> '.join(cycle)}")
-            )
         for owner, sp in [(pid, spec), *subs.items()]:
             owner_file = Path(parser.process_parsers[owner].filename or file).name
             for task_spec in sp.task_specs.values():
@@ -292,6 +292,58 @@ def _check_processes(
         problems.extend(_timer_problems(pp.node, file))
         bundles[pid] = _bundle(pid, subs, parser, parsed.forms)
     return _Checked(bundles, names)
+
+
+def _dmn_definitions_ids(sources: list[SourceFile]) -> dict[str, str]:
+    """DMN ``definitions`` ids by file: a common mistake is to call those instead of a decision id."""
+    ids: dict[str, str] = {}
+    for src in sources:
+        if src.kind == "dmn":
+            try:
+                root = etree.fromstring(src.content.encode("utf-8"))
+            except etree.XMLSyntaxError:
+                continue
+            if root.get("id"):
+                ids[root.get("id")] = src.name
+    return ids
+
+
+def _unresolved_references(pid: str, parser: SpiffBpmnParser, dmn_ids: dict[str, str]) -> list[Problem]:
+    """Name every call activity and business rule task of ``pid`` whose target is nowhere to be found."""
+    pp = parser.process_parsers[pid]
+    file = Path(pp.filename or "?").name
+    problems: list[Problem] = []
+    for call in pp.node.iter(f"{{{BPMN_NS}}}callActivity"):
+        target = call.get("calledElement")
+        if target and target not in parser.process_parsers:
+            problems.append(
+                Problem(
+                    file,
+                    call.get("id"),
+                    f"calls process '{target}', which is not found: no deployment defines it",
+                )
+            )
+    for rule in pp.node.iter(f"{{{BPMN_NS}}}businessRuleTask"):
+        for child in rule.iter():
+            if not (isinstance(child.tag, str) and child.tag.endswith("calledDecisionId") and child.text):
+                continue
+            decision = child.text.strip()
+            if decision in parser.dmn_parsers:
+                continue
+            known = ", ".join(sorted(parser.dmn_parsers)) or "none"
+            hint = (
+                f"; '{decision}' is the id of the DMN definitions in {dmn_ids[decision]}, not of a decision"
+                if decision in dmn_ids
+                else ""
+            )
+            problems.append(
+                Problem(
+                    file,
+                    rule.get("id"),
+                    f"calls decision '{decision}', which no deployed DMN defines (decisions: {known}){hint}",
+                )
+            )
+    return problems
 
 
 def _call_cycle(start: str, parser: SpiffBpmnParser) -> list[str] | None:
@@ -471,8 +523,8 @@ def _store(
             result.unchanged.append((pid, existing.version))
         else:
             plans.append((pid, bundle_hash, files))
-    new_forms = [s for s in sources if s.kind == "form" and not _stored_hash(session, s.content_hash)]
-    if not plans and not new_forms:
+    new_files = [s for s in sources if _stored_hash(session, s.content_hash) is None]
+    if not plans and not new_files:
         return result
 
     deployment = Deployment(

@@ -56,7 +56,7 @@ class LoadedState:
     """What was read from the database, so a save can tell what changed."""
 
     bodies: dict[str, str] = field(default_factory=dict)  # task id -> stored text
-    marks: dict[str, tuple[float, int]] = field(default_factory=dict)  # task id -> (last change, state)
+    marks: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # task id -> _mark(task)
     scopes: dict[str, str] = field(default_factory=dict)
     next_seq: int = 0
     skeleton: str = ""
@@ -78,7 +78,12 @@ def skeleton_of(wf: BpmnWorkflow) -> dict[str, Any]:
     dct["format"] = FORMAT
     dct["bpmn_events"] = _REGISTRY.convert(wf.bpmn_events)
     dct["subprocesses"] = {
-        str(key): {**_workflow_skeleton(sp), "parent_task_id": str(sp.parent_task_id), "spec": sp.spec.name}
+        str(key): {
+            **_workflow_skeleton(sp),
+            "parent_task_id": str(sp.parent_task_id),
+            "spec": sp.spec.name,
+            "typename": "BpmnSubWorkflow",
+        }
         for key, sp in wf.subprocesses.items()
     }
     return dct
@@ -89,6 +94,12 @@ def _all_tasks(wf: BpmnWorkflow) -> list[tuple[str, Any]]:
     for key, sp in wf.subprocesses.items():
         tasks.extend((str(key), t) for t in sp.tasks.values())
     return tasks
+
+
+def _mark(task: Any) -> tuple[Any, ...]:
+    """What tells that a finished task's stored text is still right: a finished task can still gain a
+    child (an event subprocess starts under the completed start task), so the children count too."""
+    return (task.last_state_change, task.state, tuple(str(c) for c in task._children))
 
 
 def save(session: Session, instance_id: int, wf: BpmnWorkflow, loaded: LoadedState) -> tuple[str, int]:
@@ -102,7 +113,7 @@ def save(session: Session, instance_id: int, wf: BpmnWorkflow, loaded: LoadedSta
         for scope, task in _all_tasks(wf):
             tid = str(task.id)
             seen.add(tid)
-            mark = (task.last_state_change, task.state)
+            mark = _mark(task)
             old = loaded.bodies.get(tid)
             if old is not None and loaded.marks.get(tid) == mark and task.state & TaskState.FINISHED_MASK:
                 continue  # a finished task that did not move: its stored text is still right
@@ -168,7 +179,7 @@ def load(
         dct = json.loads(body)
         by_scope.setdefault(scope, {})[tid] = dct
         loaded.bodies[tid] = body
-        loaded.marks[tid] = (dct["last_state_change"], dct["state"])
+        loaded.marks[tid] = (dct["last_state_change"], dct["state"], tuple(dct["children"]))
         loaded.scopes[tid] = scope
         loaded.next_seq = max(loaded.next_seq, seq + 1)
     skeleton = json.loads(skeleton_text)
@@ -178,7 +189,8 @@ def load(
         **{k: v for k, v in skeleton.items() if k not in ("format", "subprocesses", "bpmn_events")},
         "tasks": by_scope.get("", {}),
         "subprocesses": {
-            key: {**sp, "tasks": by_scope.get(key, {})} for key, sp in skeleton["subprocesses"].items()
+            key: {"typename": "BpmnSubWorkflow", **sp, "tasks": by_scope.get(key, {})}
+            for key, sp in skeleton["subprocesses"].items()
         },
         "bpmn_events": skeleton.get("bpmn_events", []),
     }

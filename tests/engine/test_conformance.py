@@ -6,7 +6,9 @@ the data the diagram's scripts and conditions need, awaited messages sent with t
 key, the simulated clock moved past pending timers. Every run is bounded and fails with the instance's
 state when it does not finish.
 
-Engine bugs found on the way are kept as ``xfail(strict=True)`` tests whose reason names the bug.
+The call-activity files are inconsistent among themselves (``Level2`` defined twice, ``Level2b`` defined
+nowhere, ``Level3`` calling itself, ``Level2c`` a DMN definitions id): kmop refuses them, naming each
+problem, and ``call_activity_nested`` therefore cannot run to the end.
 """
 
 from __future__ import annotations
@@ -262,12 +264,6 @@ def test_must_deploy(case: str, engine: Engine, registry: ServiceRegistry, confo
     assert again.created == [] and sorted(u["process_key"] for u in again.unchanged) == sorted(keys)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: specs.deploy stops after the first parse phase, so deploying the whole call-activity "
-    "set names only the duplicate Level2; the unknown Level2b, the Level3 self-call and the DMN definitions "
-    "id Level2c are never reported",
-)
 def test_call_activity_set_is_refused_naming_every_problem(engine: Engine, conformance: Path) -> None:
     problems = _refused(engine, conformance, *CALL_ACTIVITY_SET)
     _problem_named(problems, {LEVEL_2, LEVEL_2B}, "Level2", "Level2")  # defined by two files
@@ -338,22 +334,11 @@ def test_call_activity_subsets(case: str, engine: Engine, conformance: Path) -> 
         assert "Activity_16ayqi8" in detail.completed_elements
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: specs._problem_from takes the element from ValidationException.id, which "
-    "SpiffWorkflow leaves empty for a missing called process, so the problem names no element (None)",
-)
 def test_missing_called_process_names_the_call_activity(engine: Engine, conformance: Path) -> None:
     problems = _refused(engine, conformance, LEVEL_2)
     _problem_named(problems, LEVEL_2, "Activity_12zat0d", "Level3")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a deployment of only a DMN file reports success but stores nothing "
-    "(specs._store returns before storing when no process version is created), so a later BPMN "
-    "deployment that calls its decision is refused",
-)
 def test_decision_deployed_alone_serves_a_later_deployment(engine: Engine, conformance: Path) -> None:
     _deploy(engine, conformance, "business_rules.dmn")
     view = _deploy(engine, conformance, "business_rule_task.bpmn")
@@ -538,8 +523,8 @@ def test_service_task_names_unknown_operators_then_runs_with_stand_ins(
 def test_service_task_retry_settings_of_the_diagram(
     engine: Engine, registry: ServiceRegistry, conformance: Path
 ) -> None:
-    """``<spiffworkflow:retry retries="3" backoff_base="2"/>``: kmop reads it as 3 attempts in all,
-    2 s then 4 s apart, then an incident; a retry by hand after the service recovers completes it."""
+    """``<spiffworkflow:retry retries="3" backoff_base="2"/>``: three retries after the first attempt,
+    2, 4 then 8 s apart, then an incident; a retry by hand after the service recovers completes it."""
     _stand_in_services(registry, [])
     attempts: list[tuple[int, Any]] = []
     healthy = {"now": False}
@@ -562,10 +547,10 @@ def test_service_task_retry_settings_of_the_diagram(
     assert detail.status == "error"
     [incident] = detail.incidents
     assert (incident.element_id, incident.error_type) == ("Activity_12erefa", "ConnectionError")
-    assert incident.attempts == 3
-    assert [a for a, _ in attempts] == [1, 2, 3]
+    assert incident.attempts == 4
+    assert [a for a, _ in attempts] == [1, 2, 3, 4]
     gaps = [(b - a).total_seconds() for (_, a), (_, b) in zip(attempts, attempts[1:], strict=False)]
-    assert gaps == [2.0, 4.0]
+    assert gaps == [2.0, 4.0, 8.0]
 
     healthy["now"] = True
     with engine.transaction() as session:
@@ -584,11 +569,6 @@ def test_business_rule_task_decision_lands_in_data(engine: Engine, conformance: 
     assert detail.data == {"question": "X", "answer": "Y"}  # rule "X" -> "Y" of decision_1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: runner.start runs the engine without runner._record_completed, so script and "
-    "business rule tasks that run while an instance starts never appear in its history",
-)
 def test_history_records_tasks_run_while_starting(engine: Engine, conformance: Path) -> None:
     _deploy(engine, conformance, "business_rule_task.bpmn", "business_rules.dmn")
     detail = _show(engine, _start(engine, "Process_bd2e724"))
@@ -611,12 +591,6 @@ def test_parallel_multiinstance_cardinality(engine: Engine, conformance: Path) -
     assert len(_entries(detail, "user_task_completed", "any_task")) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: Engine.complete runs task.run() outside any error handling, so completing a "
-    "multi-instance task without its output item raises SpiffWorkflow's WorkflowDataException "
-    "(not a KmopError: a 500 on the web) instead of saying which field is missing",
-)
 def test_multiinstance_task_without_output_item_is_refused_clearly(engine: Engine, conformance: Path) -> None:
     _deploy(engine, conformance, "parallel_multiinstance_cardinality.bpmn")
     instance = _start(engine, "main")
@@ -663,11 +637,6 @@ def test_inclusive_gateway_without_a_true_condition_opens_an_incident(
     assert _entries(detail, "task_completed", "increment_v")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: runner._on_failure records task_failed/incident_opened before "
-    "runner._record_completed records the tasks that ran before the failure, so history is out of order",
-)
 def test_incident_history_is_in_the_order_things_happened(engine: Engine, conformance: Path) -> None:
     _deploy(engine, conformance, "inclusive_gateway.bpmn")
     instance = _start(engine, "main")
@@ -676,15 +645,6 @@ def test_incident_history_is_in_the_order_things_happened(engine: Engine, confor
     assert events.index(("task_completed", "increment_v")) < events.index(("incident_opened", "second"))
 
 
-SUBPROCESS_STATE_BUG = (
-    "engine bug: state.skeleton_of stores each subprocess without its 'typename', so state.load cannot "
-    "restore an instance once a subprocess started (TypeError: TaskConverter.from_dict() got an unexpected "
-    "keyword argument 'task'); and state.save skips finished tasks whose state did not change, so a finished "
-    "task's new child (the event subprocess under 'Start') is never saved"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=SUBPROCESS_STATE_BUG)
 def test_event_subprocess_started_by_a_signal(engine: Engine, conformance: Path) -> None:
     _deploy(engine, conformance, "event-subprocess.bpmn")
     instance = _start(engine, "main")
@@ -695,7 +655,7 @@ def test_event_subprocess_started_by_a_signal(engine: Engine, conformance: Path)
 
 
 def test_event_subprocess_waits_for_its_first_task(engine: Engine, conformance: Path) -> None:
-    """How far event-subprocess.bpmn gets today (see the xfail above): it waits at ``set data``."""
+    """Before its event subprocess starts, event-subprocess.bpmn waits at ``set data``."""
     _deploy(engine, conformance, "event-subprocess.bpmn")
     detail = _show(engine, _start(engine, "main"))
     assert detail.status == "waiting"
@@ -725,7 +685,7 @@ def test_correlation_responder_process(engine: Engine, conformance: Path) -> Non
 def test_correlation_initiator_waits_in_its_multiinstance_subprocess(
     engine: Engine, conformance: Path
 ) -> None:
-    """How far proc_1 gets today (see the xfail below): two ``Configure Data`` tasks, one per instance."""
+    """proc_1 first waits in its multi-instance subprocess: two ``Configure Data`` tasks."""
     _deploy(engine, conformance, "correlation.bpmn")
     with engine.transaction() as session:
         summary = engine.start(session, "proc_1", {}, business_key="REQ-2")
@@ -734,7 +694,6 @@ def test_correlation_initiator_waits_in_its_multiinstance_subprocess(
     assert [(t.element_id, t.name) for t in tasks] == [("configure", "Configure Data")] * 2
 
 
-@pytest.mark.xfail(strict=True, reason=SUBPROCESS_STATE_BUG)
 def test_correlation_initiator_runs_to_the_end(engine: Engine, conformance: Path) -> None:
     _deploy(engine, conformance, "correlation.bpmn")
     instance = _start(engine, "proc_1", business_key="REQ-3")
@@ -753,12 +712,6 @@ def test_correlation_initiator_runs_to_the_end(engine: Engine, conformance: Path
     assert len(_entries(detail, "message_received", "get_response")) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=SUBPROCESS_STATE_BUG + "; behind it, a second engine bug: messages thrown by a send task or a "
-    "message throw event only pile up in the workflow's bpmn_events (kept in the skeleton): they are never "
-    "delivered to a waiting instance, never buffered and never recorded",
-)
 def test_correlation_send_task_reaches_the_waiting_responder(engine: Engine, conformance: Path) -> None:
     _deploy(engine, conformance, "correlation.bpmn")
     responder = _start(engine, "proc_2", business_key="REQ-4")
