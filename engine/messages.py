@@ -77,6 +77,21 @@ def send(
         return _buffer_or_refuse(rt, session, name, key, body, message_id, now)
     instance_id = sub.instance_id
     runner.execute(rt, session, instance_id, _deliver_action(sub.task_id, name, body), actor=actor)
+    _receipt(session, message_id, name, key, instance_id, now, "delivered")
+    drain_buffer(rt, session, instance_id)
+    return MessageResult("delivered", name, key, instance_id, f"delivered to instance {instance_id}")
+
+
+def _receipt(
+    session: Session,
+    message_id: str | None,
+    name: str,
+    key: str | None,
+    instance_id: int | None,
+    now: Any,
+    outcome: str,
+) -> None:
+    """Remember an accepted message id, so that the same message sent again is accepted once."""
     if message_id:
         session.add(
             MessageReceipt(
@@ -85,11 +100,9 @@ def send(
                 correlation_key=key,
                 instance_id=instance_id,
                 received_at=now,
-                outcome="delivered",
+                outcome=outcome,
             )
         )
-    drain_buffer(rt, session, instance_id)
-    return MessageResult("delivered", name, key, instance_id, f"delivered to instance {instance_id}")
 
 
 def _find_subscription(session: Session, name: str, key: str | None) -> MessageSubscription | None:
@@ -131,17 +144,7 @@ def _buffer_or_refuse(
             expires_at=now + timedelta(seconds=seconds),
         )
     )
-    if message_id:
-        session.add(
-            MessageReceipt(
-                message_id=message_id,
-                message_name=name,
-                correlation_key=key,
-                instance_id=None,
-                received_at=now,
-                outcome="buffered",
-            )
-        )
+    _receipt(session, message_id, name, key, None, now, "buffered")
     until = (now + timedelta(seconds=seconds)).isoformat()
     return MessageResult(
         "buffered", name, key, None, f"no instance waits for it yet; kept until {until} for one that will"

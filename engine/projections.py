@@ -6,6 +6,7 @@ writes one row, whatever the size of the instance.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -156,50 +157,47 @@ def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime) -> tup
                 )
             )
 
-    stored_timers = {
-        (w.task_id, w.due_at): w
-        for w in session.scalars(select(WakeUp).where(WakeUp.instance_id == inst.id, WakeUp.kind == "timer"))
-    }
-    wanted_timers = {(t.task_id, t.due_at): t for t in timers.values()}
-    for timer_key, wake in stored_timers.items():
-        if timer_key not in wanted_timers:
-            session.delete(wake)
-    for timer_key, t in wanted_timers.items():
-        if timer_key not in stored_timers:
-            session.add(
-                WakeUp(
-                    instance_id=inst.id,
-                    task_id=t.task_id,
-                    element_id=t.element_id,
-                    kind="timer",
-                    due_at=t.due_at,
-                )
-            )
-
+    stored_timers = session.scalars(
+        select(WakeUp).where(WakeUp.instance_id == inst.id, WakeUp.kind == "timer")
+    )
+    _replace_rows(
+        session,
+        {(w.task_id, w.due_at): w for w in stored_timers},
+        {(t.task_id, t.due_at): t for t in timers.values()},
+        lambda t: WakeUp(
+            instance_id=inst.id, task_id=t.task_id, element_id=t.element_id, kind="timer", due_at=t.due_at
+        ),
+    )
     messages = waiting_messages(wf)
-    stored_subs = {
-        (s.task_id, s.message_name, s.correlation_key): s
-        for s in session.scalars(
-            select(MessageSubscription).where(MessageSubscription.instance_id == inst.id)
-        )
-    }
-    wanted_subs = {(m.task_id, m.name, inst.business_key): m for m in messages}
-    for sub_key, sub in stored_subs.items():
-        if sub_key not in wanted_subs:
-            session.delete(sub)
-    for sub_key, m in wanted_subs.items():
-        if sub_key not in stored_subs:
-            session.add(
-                MessageSubscription(
-                    instance_id=inst.id,
-                    task_id=m.task_id,
-                    element_id=m.element_id,
-                    message_name=m.name,
-                    correlation_key=inst.business_key,
-                    created_at=now,
-                )
-            )
+    stored_subs = session.scalars(
+        select(MessageSubscription).where(MessageSubscription.instance_id == inst.id)
+    )
+    _replace_rows(
+        session,
+        {(s.task_id, s.message_name, s.correlation_key): s for s in stored_subs},
+        {(m.task_id, m.name, inst.business_key): m for m in messages},
+        lambda m: MessageSubscription(
+            instance_id=inst.id,
+            task_id=m.task_id,
+            element_id=m.element_id,
+            message_name=m.name,
+            correlation_key=inst.business_key,
+            created_at=now,
+        ),
+    )
     return len(ready), len(timers), len(messages)
+
+
+def _replace_rows(
+    session: Session, stored: dict[Any, Any], wanted: dict[Any, Any], make: Callable[[Any], Any]
+) -> None:
+    """Delete stored rows no longer wanted and add wanted ones not stored, matching them by key."""
+    for key, row in stored.items():
+        if key not in wanted:
+            session.delete(row)
+    for key, item in wanted.items():
+        if key not in stored:
+            session.add(make(item))
 
 
 def clear(session: Session, instance_id: int) -> None:
