@@ -17,12 +17,12 @@ from sqlalchemy import Engine as DbEngine
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tasks.registry import ServiceRegistry, default_registry
+from tasks.registry import ServiceContext, ServiceRegistry, default_registry
 
 from . import clock, forms, messages, projections, runner, specs, state, timers
 from .config import Settings
 from .db import make_db, session_factory, upgrade
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, KmopError, NotFound
 from .models import (
     HistoryEntry,
     Incident,
@@ -149,9 +149,57 @@ class Engine:
                 + (f" version {version}" if version else "")
                 + f" (deployed: {known})"
             )
-        inst = runner.start(self.runtime, session, pv, dict(data or {}), business_key, actor)
+        accepted = self._accept_start(session, pv, dict(data or {}), business_key)
+        inst = runner.start(self.runtime, session, pv, accepted, business_key, actor)
         messages.drain_buffer(self.runtime, session, inst.id)
         return self._summary(session, inst)
+
+    def start_form(self, session: Session, process_key: str) -> tuple[str | None, dict[str, Any] | None]:
+        """The start form of the latest version of a process: (file name, JSON Schema), if it has one."""
+        pv = session.scalars(
+            select(ProcessVersion)
+            .where(ProcessVersion.process_key == process_key)
+            .order_by(ProcessVersion.version.desc())
+            .limit(1)
+        ).first()
+        if pv is None:
+            raise NotFound(f"no deployed process '{process_key}'")
+        spec, _ = self.runtime.specs.get(session, pv)
+        name = specs.start_properties(spec).get("formJsonSchemaFilename")
+        return (name, forms.load_form(self.runtime.specs, session, pv, name)) if name else (None, None)
+
+    def _accept_start(
+        self, session: Session, pv: ProcessVersion, data: dict[str, Any], business_key: str | None
+    ) -> dict[str, Any]:
+        """Apply the start event's form and validator: an invalid application starts nothing."""
+        spec, _ = self.runtime.specs.get(session, pv)
+        props = specs.start_properties(spec)
+        form = props.get("formJsonSchemaFilename")
+        if form:
+            data = forms.accept_for_version(self.runtime.specs, session, pv, form, data)
+        name = props.get("validator")
+        if not name:
+            return data
+        validator = self.registry.validator(name)
+        if validator is None:
+            raise KmopError(f"start validator '{name}' is not registered")
+        ctx = ServiceContext(
+            idempotency_key=f"start:{pv.process_key}:{business_key}",
+            instance_id=0,
+            business_key=business_key,
+            operator=name,
+            attempt=1,
+            now=clock.now(),
+            session=session,
+        )
+        try:
+            with session.begin_nested():
+                return validator(ctx, data)
+        except Exception as exc:
+            error = forms.as_input_error(exc)
+            if error is None:
+                raise
+            raise error from exc
 
     def complete(
         self, session: Session, task_id: str, data: dict[str, Any] | None = None, actor: str | None = None

@@ -26,27 +26,46 @@ class FormErrors(InvalidInput):
         self.errors = errors
 
 
-def load_form(specs: SpecCache, session: Session, inst: ProcessInstance, name: str) -> dict[str, Any]:
-    version = session.get(ProcessVersion, inst.process_version_id)
-    assert version is not None
+def load_form(specs: SpecCache, session: Session, version: ProcessVersion, name: str) -> dict[str, Any]:
     forms = specs.forms(session, version)
     if name not in forms:
-        raise InvalidInput(f"form '{name}' is not part of version {version.version} of {inst.process_key}")
+        raise InvalidInput(f"form '{name}' is not part of version {version.version} of {version.process_key}")
     form: dict[str, Any] = forms[name]
     return form
+
+
+def as_input_error(exc: Exception) -> InvalidInput | None:
+    """Turn a service's validation error (``.errors`` by field, or one ``.field``) into engine terms."""
+    errors = getattr(exc, "errors", None)
+    if isinstance(errors, dict) and errors:
+        return FormErrors({str(k): str(v) for k, v in errors.items()})
+    field = getattr(exc, "field", None)
+    if isinstance(field, str):
+        return FormErrors({field: str(exc)})
+    return None
 
 
 def accept(
     specs: SpecCache, session: Session, inst: ProcessInstance, form_name: str | None, data: dict[str, Any]
 ) -> dict[str, Any]:
     """Return the submitted fields that the form defines, or raise ``FormErrors``."""
+    version = session.get(ProcessVersion, inst.process_version_id)
+    assert version is not None
+    return accept_for_version(specs, session, version, form_name, data)
+
+
+def accept_for_version(
+    specs: SpecCache, session: Session, version: ProcessVersion, form_name: str | None, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Like ``accept``, for a version without an instance yet (a start form)."""
     if not form_name:
         return dict(data)
     from jsonschema import Draft202012Validator  # imported here: it costs 0.4 s, and most runs need none
 
-    schema = load_form(specs, session, inst, form_name)
+    schema = load_form(specs, session, version, form_name)
     fields = schema.get("properties", {})
     kept = {k: v for k, v in data.items() if k in fields}
+    required = set(schema.get("required", []))
     errors: dict[str, str] = {}
     for error in Draft202012Validator(schema).iter_errors(kept):
         path = [str(p) for p in error.absolute_path]
@@ -59,4 +78,5 @@ def accept(
             errors.setdefault(field, f"{label}: {error.message}")
     if errors:
         raise FormErrors(errors)
-    return kept
+    # An optional field left empty is stored as None, so that conditions and scripts can read it.
+    return {**{k: None for k in fields if k not in required}, **kept}

@@ -17,9 +17,11 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from . import clock, projections, runner, timers
+from tasks.registry import MessageContract
+
+from . import clock, forms, projections, runner, timers
 from .errors import Conflict, InvalidInput, MessageNotDelivered
-from .models import BufferedMessage, MessageReceipt, MessageSubscription
+from .models import BufferedMessage, MessageReceipt, MessageSubscription, ProcessInstance
 from .views import MessageResult
 
 
@@ -59,6 +61,9 @@ def send(
     if payload is not None and not isinstance(payload, dict):
         raise InvalidInput("a message payload must be a JSON object", field="payload")
     body = payload or {}
+    contract = rt.registry.message(name)
+    if contract is not None:
+        body, key, message_id = _apply_contract(session, contract, body, key, message_id)
     now = clock.now()
     if message_id:
         seen = session.get(MessageReceipt, message_id)
@@ -80,6 +85,38 @@ def send(
     _receipt(session, message_id, name, key, instance_id, now, "delivered")
     drain_buffer(rt, session, instance_id)
     return MessageResult("delivered", name, key, instance_id, f"delivered to instance {instance_id}")
+
+
+def _apply_contract(
+    session: Session, contract: MessageContract, body: dict[str, Any], key: str | None, message_id: str | None
+) -> tuple[dict[str, Any], str | None, str | None]:
+    if contract.validate is not None:
+        try:
+            body = contract.validate(body)
+        except Exception as exc:
+            error = forms.as_input_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+    if contract.key_field:
+        in_body = body.get(contract.key_field)
+        if key is not None and in_body is not None and str(in_body) != key:
+            raise InvalidInput(
+                f"the key '{key}' and the payload's {contract.key_field} '{in_body}' differ",
+                field=contract.key_field,
+            )
+        key = key if key is not None else (str(in_body) if in_body is not None else None)
+        if key is None:
+            raise InvalidInput(
+                f"message '{contract.name}' needs {contract.key_field}", field=contract.key_field
+            )
+    if contract.id_field and message_id is None and body.get(contract.id_field):
+        message_id = str(body[contract.id_field])
+    if contract.refuse_unknown_key:
+        known = session.scalar(select(ProcessInstance.id).where(ProcessInstance.business_key == key).limit(1))
+        if known is None:
+            raise MessageNotDelivered(f"message '{contract.name}' refused: no case is known with key '{key}'")
+    return body, key, message_id
 
 
 def _receipt(

@@ -19,6 +19,7 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     DurationTimerEventDefinition,
@@ -171,6 +172,7 @@ def _problem_from(exc: ValidationException, default_file: str) -> Problem:
 def _structure_problems(root: Any, name: str) -> list[Problem]:
     """Find what the library's parser lets through: nothing executable, unreachable nodes, empty calls."""
     problems: list[Problem] = []
+    problems.extend(_id_clashes(root, name))
     processes = root.findall(f"{{{BPMN_NS}}}process")
     if processes and not any(p.get("isExecutable") == "true" for p in processes):
         ids = ", ".join(p.get("id", "?") for p in processes)
@@ -193,6 +195,37 @@ def _structure_problems(root: Any, name: str) -> list[Problem]:
                         "it can never be reached (a boundary event must be attached with attachedToRef)",
                     )
                 )
+    return problems
+
+
+def _id_clashes(root: Any, name: str) -> list[Problem]:
+    """BPMN elements need ids of their own: the library looks nodes up by id anywhere in the file, so an
+    operator or parameter with a task's id makes it parse the wrong element."""
+    elements: dict[str, str] = {}
+    problems: list[Problem] = []
+    others: list[tuple[str, str]] = []
+    for node in root.iter():
+        if not isinstance(node.tag, str) or node.get("id") is None:
+            continue
+        qname = etree.QName(node)
+        if qname.namespace in (BPMN_NS, None) or qname.namespace.endswith("/DMN/20191111/MODEL/"):
+            if node.get("id") in elements:
+                problems.append(
+                    Problem(name, node.get("id"), f"two elements share this id ({qname.localname})")
+                )
+            elements[node.get("id")] = qname.localname
+        else:
+            others.append((node.get("id"), qname.localname))
+    for other_id, tag in others:
+        if other_id in elements:
+            problems.append(
+                Problem(
+                    name,
+                    other_id,
+                    f"a {tag} has the same id as the {elements[other_id]}: the engine would "
+                    "read the wrong element; rename one of them",
+                )
+            )
     return problems
 
 
@@ -369,6 +402,16 @@ def _call_cycle(start: str, parser: SpiffBpmnParser) -> list[str] | None:
     return visit(start)
 
 
+def start_properties(spec: Any) -> dict[str, Any]:
+    """The ``spiffworkflow:properties`` of a process's plain start event (start form, validator)."""
+    for task_spec in spec.task_specs.values():
+        if type(task_spec).__name__ == "StartEvent" and isinstance(
+            task_spec.event_definition, NoneEventDefinition
+        ):
+            return dict((getattr(task_spec, "extensions", None) or {}).get("properties", {}) or {})
+    return {}
+
+
 def _check_task(task_spec: Any, file: str, registry: ServiceRegistry, forms: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     element = getattr(task_spec, "bpmn_id", None) or task_spec.name
@@ -387,6 +430,9 @@ def _check_task(task_spec: Any, file: str, registry: ServiceRegistry, forms: dic
                     Problem(file, element, f"service '{operator}' takes no parameter(s) {sorted(unknown)}")
                 )
     props = (getattr(task_spec, "extensions", None) or {}).get("properties", {}) or {}
+    validator = props.get("validator")
+    if validator and registry.validator(validator) is None:
+        problems.append(Problem(file, element, f"start validator '{validator}' is not registered"))
     for key in FORM_PROPERTIES:
         form = props.get(key)
         if form and form not in forms:

@@ -63,11 +63,46 @@ class Operator:
         return any(p.kind is p.VAR_KEYWORD for p in params)
 
 
+Validator = Callable[[ServiceContext, dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class MessageContract:
+    """What kmop checks on an incoming message before it correlates it.
+
+    ``validate`` returns the accepted payload (or raises a validation error naming the field);
+    ``key_field``/``id_field`` name payload fields that give the correlation key and the message id when
+    the sender does not pass them; with ``refuse_unknown_key`` a key that no instance ever had is refused
+    instead of buffered.
+    """
+
+    name: str
+    validate: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    key_field: str | None = None
+    id_field: str | None = None
+    refuse_unknown_key: bool = False
+
+
 class ServiceRegistry:
     """Operator name → function. One registry per engine; nothing registers itself at import time."""
 
     def __init__(self) -> None:
         self._operators: dict[str, Operator] = {}
+        self._validators: dict[str, Validator] = {}
+        self._messages: dict[str, MessageContract] = {}
+
+    def register_validator(self, name: str, function: Validator) -> None:
+        """Register a start validator: a start event names it (property ``validator``)."""
+        self._validators[name] = function
+
+    def validator(self, name: str) -> Validator | None:
+        return self._validators.get(name)
+
+    def register_message(self, contract: MessageContract) -> None:
+        self._messages[contract.name] = contract
+
+    def message(self, name: str) -> MessageContract | None:
+        return self._messages.get(name)
 
     def register(
         self,
@@ -95,8 +130,9 @@ class ServiceRegistry:
 
 def default_registry() -> ServiceRegistry:
     """Build the registry with every service kmop ships."""
-    from . import builtin
+    from . import builtin, procedures
 
     registry = ServiceRegistry()
     builtin.register(registry)
+    procedures.register_all(registry)
     return registry

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import tasks.models  # noqa: F401  (the domain's tables share the engine's metadata)
 from engine.models import Base
 
 config = context.config

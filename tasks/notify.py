@@ -1,0 +1,177 @@
+"""Notify providers by e-mail in Dutch through an outbox: sent over SMTP when one is configured.
+
+A notification is queued in the run's transaction (so it exists exactly when the step that caused it
+committed), keyed by the service call's idempotency key (so a retry never queues it twice). The worker
+sends queued mail when ``KMOP_SMTP_HOST`` is set; otherwise it stays in the outbox, viewable with
+``kmop outbox``.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import dates
+from .models import OutboxMessage, Registration
+from .register import SERVICE_NL, STATUS_NL
+
+SIGNATURE = "\n\nMet vriendelijke groeten,\nAgentschap Innoveren & Ondernemen (VLAIO)\nkmo-portefeuille"
+
+TEMPLATES: dict[str, tuple[str, str]] = {
+    "application_refused": (
+        "Uw aanvraag tot registratie {application_id} werd geweigerd",
+        "Beste {company_name},\n\nUw aanvraag tot registratie als dienstverlener voor de kmo-portefeuille "
+        "({application_id}) werd geweigerd.\nReden: {reason}",
+    ),
+    "registered": (
+        "Uw registratie als dienstverlener kmo-portefeuille",
+        "Beste {company_name},\n\nU bent geregistreerd als dienstverlener voor de kmo-portefeuille.\n"
+        "{registrations}\nUw attest van registratie staat klaar in het portaal.",
+    ),
+    "audit_reminder": (
+        "Herinnering: auditrapport voor aanvraag {application_id}",
+        "Beste {company_name},\n\nWe ontvingen na 4 weken nog geen auditrapport voor uw aanvraag "
+        "{application_id}. Neem contact op met uw auditbureau ({audit_bureau}).",
+    ),
+    "follow_up_reminder": (
+        "Herinnering: opvolgingsaudit vóór {deadline}",
+        "Beste {company_name},\n\nUw voorlopige registratie loopt af op {deadline}. Laat vóór die datum "
+        "een opvolgingsaudit uitvoeren op de modules ervaring en klantentevredenheid.\n{registrations}",
+    ),
+    "registration_extended": (
+        "Uw registratie werd verlengd",
+        "Beste {company_name},\n\nDe opvolgingsaudit is positief. Uw registratie is nu volledig.\n"
+        "{registrations}\nEen nieuw attest van registratie staat klaar in het portaal.",
+    ),
+    "registration_stopped": (
+        "Uw registratie werd stopgezet",
+        "Beste {company_name},\n\nUw registratie als dienstverlener voor de kmo-portefeuille werd "
+        "stopgezet.\nReden: {reason}\n{registrations}",
+    ),
+    "renewal_reminder": (
+        "Herinnering: uw registratie loopt af op {deadline}",
+        "Beste {company_name},\n\nUw registratie loopt af op {deadline}. Laat tijdig een nieuwe audit "
+        "uitvoeren om ze te verlengen; u behoudt dan uw registratienummer.\n{registrations}",
+    ),
+    "registration_renewed": (
+        "Uw registratie werd verlengd",
+        "Beste {company_name},\n\nUw registratie werd verlengd met 5 jaar.\n{registrations}\n"
+        "Een nieuw attest van registratie staat klaar in het portaal.",
+    ),
+    "registration_expired": (
+        "Uw registratie is verlopen",
+        "Beste {company_name},\n\nUw registratie is verlopen op {deadline}. Om opnieuw geregistreerd te "
+        "worden, dient u een nieuwe aanvraag in (u krijgt dan een nieuw registratienummer).\n{registrations}",
+    ),
+}
+
+
+def describe(registrations: list[Registration]) -> str:
+    lines = [
+        f"- {r.number} ({SERVICE_NL.get(r.service, r.service)}): {STATUS_NL.get(r.status, r.status)}, "
+        f"geldig van {dates.short(r.valid_from)} tot {dates.short(r.valid_until)}"
+        for r in registrations
+    ]
+    return "\n".join(lines)
+
+
+class _Fields(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "-"
+
+
+def queue(
+    session: Session,
+    *,
+    key: str,
+    to: str,
+    template: str,
+    fields: dict[str, Any],
+    application_id: str | None,
+    now: datetime,
+) -> OutboxMessage:
+    """Put one e-mail in the outbox (once per ``key``)."""
+    existing = session.scalars(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).first()
+    if existing is not None:
+        return existing
+    if template not in TEMPLATES:
+        raise ValueError(f"no e-mail template '{template}' (known: {', '.join(sorted(TEMPLATES))})")
+    subject, body = TEMPLATES[template]
+    values = _Fields(fields)
+    message = OutboxMessage(
+        idempotency_key=key,
+        application_id=application_id,
+        to_address=to,
+        template=template,
+        subject=subject.format_map(values),
+        body=body.format_map(values) + SIGNATURE,
+        created_at=now,
+        meta={"fields": sorted(fields)},
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    sender: str
+    user: str | None
+    password: str | None
+    starttls: bool
+
+    @classmethod
+    def from_env(cls) -> SmtpSettings | None:
+        host = os.environ.get("KMOP_SMTP_HOST")
+        if not host:
+            return None
+        return cls(
+            host=host,
+            port=int(os.environ.get("KMOP_SMTP_PORT", "25")),
+            sender=os.environ.get("KMOP_SMTP_FROM", "kmo-portefeuille@vlaio.be"),
+            user=os.environ.get("KMOP_SMTP_USER"),
+            password=os.environ.get("KMOP_SMTP_PASSWORD"),
+            starttls=os.environ.get("KMOP_SMTP_STARTTLS", "") in ("1", "true", "yes"),
+        )
+
+
+def send_pending(session: Session, smtp: SmtpSettings, now: datetime, limit: int = 50) -> int:
+    """Send unsent outbox messages over SMTP; a failure is kept on the message and tried again later."""
+    pending = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)).order_by(OutboxMessage.id).limit(limit)
+    ).all()
+    if not pending:
+        return 0
+    sent = 0
+    try:
+        with smtplib.SMTP(smtp.host, smtp.port, timeout=10) as client:
+            if smtp.starttls:
+                client.starttls()
+            if smtp.user:
+                client.login(smtp.user, smtp.password or "")
+            for message in pending:
+                email = EmailMessage()
+                email["From"], email["To"], email["Subject"] = (
+                    smtp.sender,
+                    message.to_address,
+                    message.subject,
+                )
+                email["Message-ID"] = f"<{message.idempotency_key.replace(':', '.')}@kmop>"
+                email.set_content(message.body)
+                client.send_message(email)
+                message.sent_at, message.error = now, None
+                sent += 1
+    except (OSError, smtplib.SMTPException) as exc:
+        for message in pending:
+            if message.sent_at is None:
+                message.error = f"{type(exc).__name__}: {exc}"
+    return sent
