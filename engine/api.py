@@ -321,6 +321,16 @@ class Engine:
         runner.begin_write(session)
         return messages.send(self.runtime, session, name, key, payload, message_id, actor)
 
+    def send_outbox(self) -> int:
+        """Send queued e-mail over SMTP when ``KMOP_SMTP_HOST`` is set; return how many were sent."""
+        from tasks import notify
+
+        smtp = notify.SmtpSettings.from_env()
+        if smtp is None:
+            return 0
+        with self.transaction() as session:
+            return notify.send_pending(session, smtp, clock.now())
+
     def fire_due(self) -> int:
         """Wake every instance with a due timer or retry (own transactions); return how many."""
         return timers.fire_due(self.runtime, self.transaction)

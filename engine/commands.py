@@ -11,7 +11,7 @@ from typing import Any
 from . import clock
 from .api import Engine
 from .cli import _json_arg, _print, _table, _when
-from .errors import ClockError, KmopError
+from .errors import ClockError, KmopError, NotFound
 from .views import InstanceSummary
 
 log = logging.getLogger("kmop.cli")
@@ -269,3 +269,120 @@ def cmd_demo(eng: Engine, args: argparse.Namespace) -> None:
         "kmop runs with the demo data; try 'kmop instances' or 'kmop tasks' in another shell. Ctrl-C stops."
     )
     run_forever(eng)
+
+
+class _Plain:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def to_dict(self) -> Any:
+        return self.value
+
+
+def cmd_registry(eng: Engine, args: argparse.Namespace) -> None:
+    from tasks import register
+
+    with eng.transaction() as session:
+        if args.action == "show":
+            if not args.number:
+                raise KmopError("kmop registry show needs a registration number")
+            reg = register.find(session, args.number)
+            if reg is None:
+                raise NotFound(f"no registration {args.number}")
+            record = register.as_record(session, reg)
+            _print(args, _Plain(record), _registration_text)
+            return
+        records = [
+            register.as_record(session, r, with_history=False)
+            for r in register.all_registrations(session, args.status)
+        ]
+    _print(
+        args,
+        [_Plain(r) for r in records],
+        lambda rs: _table(
+            [
+                [
+                    r.value["registration_number"],
+                    r.value["company_name"],
+                    r.value["service"],
+                    r.value["status"],
+                    r.value["valid_from"],
+                    r.value["valid_until"],
+                ]
+                for r in rs
+            ],
+            ["NUMBER", "PROVIDER", "SERVICE", "STATUS", "FROM", "UNTIL"],
+        ),
+    )
+
+
+def _registration_text(plain: Any) -> str:
+    r = plain.value
+    lines = [
+        f"{r['registration_number']}: {r['company_name']} ({r['enterprise_number']}), {r['service']}",
+        f"status {r['status']}, valid {r['valid_from']} to {r['valid_until']}",
+        "history:",
+    ]
+    lines += [
+        f"  {h['date']} {h['status']} {h['valid_from']}..{h['valid_until']}: {h['reason']}"
+        for h in r["history"]
+    ]
+    return "\n".join(lines)
+
+
+def cmd_outbox(eng: Engine, args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
+    from tasks.models import OutboxMessage
+
+    with eng.transaction() as session:
+        query = select(OutboxMessage).order_by(OutboxMessage.id)
+        if args.application:
+            query = query.where(OutboxMessage.application_id == args.application)
+        rows = [
+            _Plain(
+                {
+                    "id": m.id,
+                    "application_id": m.application_id,
+                    "to": m.to_address,
+                    "template": m.template,
+                    "subject": m.subject,
+                    "body": m.body,
+                    "created_at": m.created_at.isoformat(),
+                    "sent_at": m.sent_at.isoformat() if m.sent_at else None,
+                    "error": m.error,
+                }
+            )
+            for m in session.scalars(query)
+        ]
+    _print(
+        args,
+        rows,
+        lambda rs: _table(
+            [
+                [
+                    str(r.value["id"]),
+                    r.value["application_id"] or "-",
+                    r.value["to"],
+                    r.value["subject"],
+                    "sent" if r.value["sent_at"] else "kept",
+                ]
+                for r in rs
+            ],
+            ["ID", "APPLICATION", "TO", "SUBJECT", "STATE"],
+        ),
+    )
+
+
+def cmd_certificate(eng: Engine, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from tasks import certificate, register
+
+    with eng.transaction() as session:
+        reg = register.find(session, args.number)
+        cert = certificate.latest(session, reg) if reg is not None else None
+        if cert is None:
+            raise NotFound(f"no certificate for registration {args.number}")
+        Path(args.out).write_bytes(cert.pdf)
+    print(f"wrote {args.out} ({len(cert.pdf)} bytes, issued {cert.issued_at.isoformat()})")

@@ -1,15 +1,50 @@
-"""Prepare a demo: schema, the bundled diagrams in ``bpmn/``, and a few cases to look at."""
+"""Prepare a demo: schema, the bundled diagrams in ``bpmn/``, and registration cases at several stages."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import func, select
 
 from .api import Engine
 from .models import ProcessInstance
 
+PROVIDERS: list[dict[str, Any]] = [
+    {
+        "enterprise_number": "0566.988.259",
+        "company_name": "Acme Opleidingen BV",
+        "email": "info@acme.example",
+        "iban": "BE48 0011 2345 6727",
+        "bic": "GEBABEBB",
+        "services": ["training"],
+        "provider_type": "private",
+        "starter": False,
+    },
+    {
+        "enterprise_number": "1000.000.021",
+        "company_name": "Cyberveilig Advies NV",
+        "email": "hallo@cyber.example",
+        "iban": "BE56 3631 2345 6788",
+        "bic": "BBRUBEBB",
+        "services": ["training", "advice"],
+        "provider_type": "private",
+        "starter": True,
+    },
+    {
+        "enterprise_number": "1001.234.592",
+        "company_name": "Hogeschool Demo",
+        "email": "kmo@hogeschool.example",
+        "iban": "BE09 7341 2345 6757",
+        "bic": "KREDBEBB",
+        "services": ["training"],
+        "provider_type": "public",
+        "starter": False,
+    },
+]
+
 
 def prepare(engine: Engine) -> None:
-    """Initialise the database, deploy ``bpmn/`` and start demo cases once (idempotent)."""
+    """Initialise the database, deploy ``bpmn/`` and add demo cases once (running it again adds nothing)."""
     engine.init_db()
     with engine.transaction() as session:
         result = engine.deploy(session, [engine.settings.bpmn_dir], actor="demo")
@@ -19,10 +54,41 @@ def prepare(engine: Engine) -> None:
         if session.scalar(select(func.count(ProcessInstance.id))):
             print("demo cases already present")
             return
-        keys = {p.process_key for p in engine.processes(session)}
-        if "termijnbewaking" in keys:
-            for n in (1, 2, 3):
-                engine.start(
-                    session, "termijnbewaking", {"demo": True}, business_key=f"DEMO-{n}", actor="demo"
+    keys = []
+    for n, provider in enumerate(PROVIDERS, start=1):
+        key = f"APP-DEMO-{n}"
+        with engine.transaction() as session:
+            engine.start(session, "registration", provider, business_key=key, actor="demo")
+        keys.append(key)
+    _sign_and_check(engine, keys[1])
+    with engine.transaction() as session:
+        task = _task(engine, session, keys[1], "choose_bureau")
+        engine.complete(session, task, {"audit_bureau": "vincotte", "audit_hours": 14}, actor="demo")
+    _sign_and_check(engine, keys[2])
+    with engine.transaction() as session:
+        engine.complete(
+            session, _task(engine, session, keys[2], "decide"), {"decision": "approve"}, actor="demo"
+        )
+    print(
+        "demo cases: APP-DEMO-1 (applied), APP-DEMO-2 (waiting for its audit report), "
+        "APP-DEMO-3 (public provider, registered)"
+    )
+
+
+def _task(engine: Engine, session: Any, key: str, element: str) -> str:
+    instance = next(i for i in engine.instances(session) if i.business_key == key)
+    return next(t.id for t in engine.tasks(session, instance_id=instance.id) if t.element_id == element)
+
+
+def _sign_and_check(engine: Engine, key: str) -> None:
+    with engine.transaction() as session:
+        instance = next(i for i in engine.instances(session) if i.business_key == key)
+        for task in engine.tasks(session, instance_id=instance.id):
+            if task.element_id == "sign_declaration":
+                engine.complete(
+                    session, task.id, {"declaration_accepted": True, "declared_by": "Demo"}, actor="demo"
                 )
-            print("started 3 demo cases of 'termijnbewaking' (business keys DEMO-1..3)")
+    with engine.transaction() as session:
+        engine.complete(
+            session, _task(engine, session, key, "check_declaration"), {"decision": "approve"}, actor="demo"
+        )

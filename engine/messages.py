@@ -8,6 +8,7 @@ buffering is off) and delivered when a matching subscription appears.
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 from typing import Any
 
@@ -39,8 +40,13 @@ def _deliver_action(task_id: str, name: str, payload: dict[str, Any]) -> runner.
         task.task_spec.catch(task, BpmnEvent(event_def, payload))
         if getattr(event_def, "message_var", None) is None:
             # No spiffworkflow:messageVariable: the payload's fields become process data.
-            task.data.update(payload)
+            task.data.update(copy.deepcopy(payload))
         task.task_spec._update(task)
+        if getattr(event_def, "message_var", None) is None:
+            # The library's update re-inherits the parent's data, which would undo the merge for fields
+            # an earlier message already set (a second audit report): merge again, after it. Fresh copies,
+            # because the library's deep merge writes the old values into the payload's own dicts.
+            task.data.update(copy.deepcopy(payload))
         run.record("message_received", projections.element_id(task), message=name, fields=sorted(payload))
 
     return action

@@ -32,12 +32,14 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("kmop stores only timezone-aware datetimes")
-        return value
+        # SQLite keeps the wall-clock digits and drops the offset: always hand it UTC.
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value

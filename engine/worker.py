@@ -27,12 +27,17 @@ class Worker:
         self.engine = engine
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.fired = 0
+        self.sent = 0
 
     def sweep(self) -> None:
         try:
             self.fired += self.engine.fire_due()
         except Exception:  # a sweep that fails (database away) must not stop the scheduler
             log.exception("timer sweep failed; the next sweep tries again")
+        try:
+            self.sent += self.engine.send_outbox()
+        except Exception:
+            log.exception("sending the outbox failed; the next sweep tries again")
 
     def start(self) -> None:
         self.sweep()  # overdue timers first, before anything else is scheduled

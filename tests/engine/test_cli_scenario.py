@@ -1,7 +1,7 @@
 """The issue's scenario, driven only through separate ``kmop`` processes, on SQLite and PostgreSQL.
 
 A user task guarded by a 10-day boundary timer, then an event-based gateway racing the
-``audit_report`` message against a 6-week timer. Time moves only through ``kmop clock advance``.
+``report_due`` message against a 6-week timer. Time moves only through ``kmop clock advance``.
 """
 
 from __future__ import annotations
@@ -77,13 +77,13 @@ def test_boundary_timer_then_message_races_six_week_timer(db_url: str) -> None:
     assert _timer_fired(one, "review_deadline") == 1
     assert one["ready_tasks"] == []
     assert one["data"]["escalated"] is True
-    assert [s["message_name"] for s in one["subscriptions"]] == ["audit_report"]
+    assert [s["message_name"] for s in one["subscriptions"]] == ["report_due"]
     gateway_due = datetime.fromisoformat(one["timers"][0]["due_at"])
     assert gateway_due == start + timedelta(days=10) + timedelta(weeks=6)
 
     # A message with a wrong key reaches no case; with buffering off it is refused outright.
-    kmop.run("message", "audit_report", "--key", "APP-999", "--id", "r-0", "--payload", '{"score": "B"}')
-    kmop.run("message", "audit_report", "--key", "APP-998", expect=4, KMOP_MESSAGE_BUFFER_SECONDS="0")
+    kmop.run("message", "report_due", "--key", "APP-999", "--id", "r-0", "--payload", '{"score": "B"}')
+    kmop.run("message", "report_due", "--key", "APP-998", expect=4, KMOP_MESSAGE_BUFFER_SECONDS="0")
     for inst in (first, second):
         detail = kmop.json("show", str(inst["id"]))
         assert detail["status"] == "waiting" and "score" not in detail["data"]
@@ -91,12 +91,10 @@ def test_boundary_timer_then_message_races_six_week_timer(db_url: str) -> None:
     # Instance 1 gets its report in week 5: delivered once, the repeated id is accepted once.
     kmop.run("clock", "advance", "P4W")
     delivered = kmop.json(
-        "message", "audit_report", "--key", "APP-1", "--id", "r-1", "--payload", '{"score": "T"}'
+        "message", "report_due", "--key", "APP-1", "--id", "r-1", "--payload", '{"score": "T"}'
     )
     assert delivered["status"] == "delivered" and delivered["instance_id"] == first["id"]
-    again = kmop.json(
-        "message", "audit_report", "--key", "APP-1", "--id", "r-1", "--payload", '{"score": "B"}'
-    )
+    again = kmop.json("message", "report_due", "--key", "APP-1", "--id", "r-1", "--payload", '{"score": "B"}')
     assert again["status"] == "duplicate"
     one = kmop.json("show", str(first["id"]))
     assert one["status"] == "completed"
@@ -118,7 +116,7 @@ def test_boundary_timer_then_message_races_six_week_timer(db_url: str) -> None:
     assert _timer_fired(two, "wait_report") == 1
     assert kmop.json("timers") == []
     # A late report for the finished case is not delivered to it.
-    late = kmop.json("message", "audit_report", "--key", "APP-2", "--id", "r-2")
+    late = kmop.json("message", "report_due", "--key", "APP-2", "--id", "r-2")
     assert late["status"] == "buffered" and late["instance_id"] is None
 
 
@@ -150,10 +148,17 @@ def test_errors_are_clear_and_go_to_stderr(tmp_path: Path) -> None:
 def test_demo_set_up_is_repeatable(tmp_path: Path) -> None:
     kmop = Kmop(f"sqlite:///{tmp_path / 'demo.sqlite3'}")
     first = kmop.run("demo", "--no-run")
-    assert "deployed termijnbewaking version 1" in first.stdout
+    assert "deployed registration version 1" in first.stdout
     second = kmop.run("demo", "--no-run")
     assert "demo cases already present" in second.stdout
     instances = kmop.json("instances")
-    assert sorted(i["business_key"] for i in instances) == ["DEMO-1", "DEMO-2", "DEMO-3"]
-    assert {i["status"] for i in instances} == {"waiting"}
-    assert len(kmop.json("tasks")) == 3
+    assert sorted(i["business_key"] for i in instances) == ["APP-DEMO-1", "APP-DEMO-2", "APP-DEMO-3"]
+    registry = kmop.json("registry")
+    assert [r["company_name"] for r in registry] == ["Hogeschool Demo"]
+    shown = kmop.json("registry", "show", registry[0]["registration_number"])
+    assert shown["status"] == "active" and shown["history"]
+    pdf = tmp_path / "attest.pdf"
+    kmop.run("certificate", registry[0]["registration_number"], "--out", str(pdf))
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert [m["template"] for m in kmop.json("outbox")] == ["registered"]
+    kmop.run("registry", "show", "DV.O999999", expect=4)

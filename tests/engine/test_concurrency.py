@@ -92,7 +92,7 @@ def test_message_racing_a_timer_takes_exactly_one_path(engine: Engine, deploy: A
 
     def send() -> Any:
         with other.transaction() as session:
-            return other.message(session, "audit_report", "R-1", {"score": "T"}, "race-1")
+            return other.message(session, "report_due", "R-1", {"score": "T"}, "race-1")
 
     results = _race(engine.fire_due, send)
     other.close()

@@ -28,7 +28,7 @@ def race(deploy: Any) -> None:
 def test_a_message_reaches_only_the_case_with_its_key(engine: Engine, race: None) -> None:
     a, b = _to_gateway(engine, "A"), _to_gateway(engine, "B")
     with engine.transaction() as session:
-        result = engine.message(session, "audit_report", "B", {"score": "V"})
+        result = engine.message(session, "report_due", "B", {"score": "V"})
         assert result.status == "delivered" and result.instance_id == b
         assert engine.show(session, a).status == "waiting"
         assert "score" not in engine.show(session, a).data
@@ -37,20 +37,20 @@ def test_a_message_reaches_only_the_case_with_its_key(engine: Engine, race: None
 
 def test_a_buffered_message_is_delivered_when_the_case_starts_waiting(engine: Engine, race: None) -> None:
     with engine.transaction() as session:
-        early = engine.message(session, "audit_report", "EARLY", {"score": "T"}, message_id="x-1")
+        early = engine.message(session, "report_due", "EARLY", {"score": "T"}, message_id="x-1")
     assert early.status == "buffered"
     inst = _to_gateway(engine, "EARLY")
     with engine.transaction() as session:
         detail = engine.show(session, inst)
         # the id stays known after delivery from the buffer: a resend is a duplicate
-        again = engine.message(session, "audit_report", "EARLY", {"score": "B"}, message_id="x-1")
+        again = engine.message(session, "report_due", "EARLY", {"score": "B"}, message_id="x-1")
     assert detail.status == "completed" and detail.data["score"] == "T"
     assert again.status == "duplicate" and again.instance_id == inst
 
 
 def test_a_buffered_message_expires(engine: Engine, race: None) -> None:
     with engine.transaction() as session:
-        engine.message(session, "audit_report", "LATE", {"score": "T"})
+        engine.message(session, "report_due", "LATE", {"score": "T"})
     engine.advance_clock(clock.now() + timedelta(days=8))  # the default buffer keeps it for 7 days
     inst = _to_gateway(engine, "LATE")
     with engine.transaction() as session:
@@ -62,11 +62,11 @@ def test_without_buffering_an_unmatched_message_is_refused(db_url: str, deploy: 
     with engine.transaction() as session:
         engine.deploy(session, [__import__("tests.conftest").conftest.DATA / "deadline_race.bpmn"])
     with pytest.raises(MessageNotDelivered) as info, engine.transaction() as session:
-        engine.message(session, "audit_report", "NOBODY", {})
-    assert "no instance waits for message 'audit_report' with correlation key 'NOBODY'" in info.value.message
+        engine.message(session, "report_due", "NOBODY", {})
+    assert "no instance waits for message 'report_due' with correlation key 'NOBODY'" in info.value.message
     engine.close()
 
 
 def test_a_message_payload_must_be_an_object(engine: Engine, race: None) -> None:
     with pytest.raises(InvalidInput), engine.transaction() as session:
-        engine.message(session, "audit_report", "A", ["not", "an", "object"])  # type: ignore[arg-type]
+        engine.message(session, "report_due", "A", ["not", "an", "object"])  # type: ignore[arg-type]

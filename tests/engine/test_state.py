@@ -68,7 +68,7 @@ def test_state_holds_no_spec_and_survives_a_restart(
     with restarted.transaction() as session:
         task = restarted.tasks(session, instance_id=inst.id)[0]
         restarted.complete(session, task.id, {})
-        restarted.message(session, "audit_report", "S-1", {"score": "T"})
+        restarted.message(session, "report_due", "S-1", {"score": "T"})
         detail = restarted.show(session, inst.id)
     assert detail.status == "completed" and detail.data["applicant"] == "Acme"
     restarted.close()
@@ -93,7 +93,7 @@ def test_state_saved_in_format_1_still_loads(engine: Engine, deploy: Any) -> Non
         from engine import runner
 
         runner.execute(engine.runtime, session, inst.id, lambda run: None)
-        result = engine.message(session, "audit_report", "OLD-1", {"score": "G"})
+        result = engine.message(session, "report_due", "OLD-1", {"score": "G"})
         detail = engine.show(session, inst.id)
     assert result.status == "delivered"
     assert detail.status == "completed" and detail.data["score"] == "G"

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
@@ -134,3 +134,12 @@ def test_two_worker_processes_fire_1000_timers_exactly_once(pg_url: str) -> None
     assert {count for _, count in per_instance} == {1}
     assert completed == 1000
     assert len(actors) == 2, f"both workers should have taken a share: {actors}"
+
+
+def test_times_with_an_offset_are_stored_as_the_same_instant(engine: Engine) -> None:
+    from zoneinfo import ZoneInfo
+
+    later = (clock.now() + timedelta(days=400)).astimezone(ZoneInfo("Europe/Brussels"))
+    _sim(engine).set(later)
+    assert clock.active().now() == later
+    assert clock.active().now().astimezone(UTC).hour == later.astimezone(UTC).hour
