@@ -14,7 +14,7 @@ from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Engine as DbEngine
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from tasks.registry import ServiceContext, ServiceRegistry, default_registry
@@ -44,6 +44,17 @@ from .views import (
     SubscriptionView,
     TaskView,
     TimerView,
+)
+
+# Built once: starting an instance runs one of these every time.
+_LATEST_VERSION_ID = (
+    select(ProcessVersion.id)
+    .where(ProcessVersion.process_key == bindparam("key"))
+    .order_by(ProcessVersion.version.desc())
+    .limit(1)
+)
+_VERSION_ID = select(ProcessVersion.id).where(
+    ProcessVersion.process_key == bindparam("key"), ProcessVersion.version == bindparam("version")
 )
 
 
@@ -115,8 +126,7 @@ class Engine:
         from .models import DefinitionFile
 
         inst = self._instance(session, instance_id)
-        version = session.get(ProcessVersion, inst.process_version_id)
-        assert version is not None
+        version = self.runtime.specs.version(session, inst.process_version_id)
         for f in session.scalars(
             select(DefinitionFile).where(DefinitionFile.id.in_(version.file_ids["bpmn"]))
         ):
@@ -139,9 +149,11 @@ class Engine:
         if data is not None and not isinstance(data, dict):
             raise InvalidInput("start data must be a JSON object", field="data")
         runner.begin_write(session)
-        query = select(ProcessVersion).where(ProcessVersion.process_key == process_key)
-        query = query.where(ProcessVersion.version == version) if version else query
-        pv = session.scalars(query.order_by(ProcessVersion.version.desc()).limit(1)).first()
+        if version:
+            found = session.scalar(_VERSION_ID, {"key": process_key, "version": version})
+        else:
+            found = session.scalar(_LATEST_VERSION_ID, {"key": process_key})
+        pv = self.runtime.specs.version(session, found) if found is not None else None
         if pv is None:
             known = ", ".join(sorted(set(session.scalars(select(ProcessVersion.process_key))))) or "none"
             raise NotFound(
@@ -151,7 +163,7 @@ class Engine:
             )
         accepted = self._accept_start(session, pv, dict(data or {}), business_key)
         inst = runner.start(self.runtime, session, pv, accepted, business_key, actor)
-        messages.drain_buffer(self.runtime, session, inst.id)
+        messages.drain_if_waiting(self.runtime, session, inst)
         return self._summary(session, inst)
 
     def start_form(self, session: Session, process_key: str) -> tuple[str | None, dict[str, Any] | None]:
@@ -246,7 +258,7 @@ class Engine:
                 raise Conflict(_done_message(row)) from exc
             raise
         assert inst is not None
-        messages.drain_buffer(self.runtime, session, instance_id)
+        messages.drain_if_waiting(self.runtime, session, inst)
         return self._summary(session, inst)
 
     def claim(self, session: Session, task_id: str, actor: str | None) -> TaskView:
@@ -371,8 +383,7 @@ class Engine:
 
     def show(self, session: Session, instance_id: int) -> InstanceDetail:
         inst = self._instance(session, instance_id)
-        version = session.get(ProcessVersion, inst.process_version_id)
-        assert version is not None
+        version = self.runtime.specs.version(session, inst.process_version_id)
         spec, subs = self.runtime.specs.get(session, version)
         wf, _ = state.load(session, inst.id, inst.skeleton, spec, subs)
         tasks = projections.all_tasks(wf)
@@ -484,8 +495,20 @@ class Engine:
         return inst
 
     def _summary(self, session: Session, inst: ProcessInstance) -> InstanceSummary:
-        version = session.get(ProcessVersion, inst.process_version_id)
-        assert version is not None
+        version = self.runtime.specs.version(session, inst.process_version_id)
+        known = runner.waiting_of(inst)
+        if known is not None:  # the run that just ended knows where it waits
+            return InstanceSummary(
+                inst.id,
+                inst.process_key,
+                version.version,
+                inst.business_key,
+                inst.status,
+                inst.created_at,
+                inst.updated_at,
+                inst.ended_at,
+                known.elements,
+            )
         waiting = session.scalars(
             select(UserTask.element_id).where(UserTask.instance_id == inst.id, UserTask.status == "ready")
         ).all()

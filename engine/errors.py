@@ -32,6 +32,10 @@ class Conflict(KmopError):
     status = 409
 
 
+class InstanceEnded(Conflict):
+    """The instance is completed or cancelled: nothing can change it any more."""
+
+
 class Forbidden(KmopError):
     """The caller lacks the role or right the request needs."""
 

@@ -49,8 +49,7 @@ def accept(
     specs: SpecCache, session: Session, inst: ProcessInstance, form_name: str | None, data: dict[str, Any]
 ) -> dict[str, Any]:
     """Return the submitted fields that the form defines, or raise ``FormErrors``."""
-    version = session.get(ProcessVersion, inst.process_version_id)
-    assert version is not None
+    version = specs.version(session, inst.process_version_id)
     return accept_for_version(specs, session, version, form_name, data)
 
 

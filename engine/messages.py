@@ -87,9 +87,10 @@ def send(
     if sub is None:
         return _buffer_or_refuse(rt, session, name, key, body, message_id, now)
     instance_id = sub.instance_id
-    runner.execute(rt, session, instance_id, _deliver_action(sub.task_id, name, body), actor=actor)
+    inst = runner.execute(rt, session, instance_id, _deliver_action(sub.task_id, name, body), actor=actor)
     _receipt(session, message_id, name, key, instance_id, now, "delivered")
-    drain_buffer(rt, session, instance_id)
+    if inst is not None:
+        drain_if_waiting(rt, session, inst)
     return MessageResult("delivered", name, key, instance_id, f"delivered to instance {instance_id}")
 
 
@@ -194,11 +195,24 @@ def _buffer_or_refuse(
     )
 
 
+def drain_if_waiting(rt: runner.Runtime, session: Session, inst: ProcessInstance) -> int:
+    """Deliver buffered messages to the instance when its last run left it waiting for a message."""
+    waiting = runner.waiting_of(inst)
+    if waiting is not None and not waiting.messages:
+        return 0
+    return drain_buffer(rt, session, inst.id)
+
+
+def purge_expired(session: Session) -> int:
+    """Drop buffered messages whose time is up (the worker does this now and then)."""
+    result = session.execute(delete(BufferedMessage).where(BufferedMessage.expires_at < clock.now()))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def drain_buffer(rt: runner.Runtime, session: Session, instance_id: int, limit: int = 20) -> int:
     """Deliver buffered messages that the instance now waits for, oldest first."""
     delivered = 0
     now = clock.now()
-    session.execute(delete(BufferedMessage).where(BufferedMessage.expires_at < now))
     for _ in range(limit):
         match = session.execute(
             select(BufferedMessage, MessageSubscription)
@@ -207,7 +221,7 @@ def drain_buffer(rt: runner.Runtime, session: Session, instance_id: int, limit: 
                 (MessageSubscription.message_name == BufferedMessage.message_name)
                 & (MessageSubscription.correlation_key == BufferedMessage.correlation_key),
             )
-            .where(MessageSubscription.instance_id == instance_id)
+            .where(MessageSubscription.instance_id == instance_id, BufferedMessage.expires_at >= now)
             .order_by(BufferedMessage.received_at, BufferedMessage.id)
             .limit(1)
         ).first()

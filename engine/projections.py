@@ -124,16 +124,36 @@ def _due_of(task: Any, timers: dict[str, WaitingTimer], now: datetime) -> dateti
     return min(dues) if dues else None
 
 
-def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime) -> tuple[int, int, int]:
-    """Bring user_task, wake_up (timers) and message_subscription in line; return how many of each."""
+@dataclass(frozen=True)
+class Waiting:
+    """Where an instance waits after a run: the elements of its ready tasks, timers and messages."""
+
+    tasks: tuple[str, ...]
+    timers: tuple[str, ...]
+    messages: tuple[str, ...]
+
+    @property
+    def elements(self) -> list[str]:
+        return sorted({*self.tasks, *self.timers, *self.messages})
+
+
+def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime, fresh: bool = False) -> Waiting:
+    """Bring user_task, wake_up (timers) and message_subscription in line with the workflow.
+
+    ``fresh``: the instance was created in this run, so nothing is stored for it yet.
+    """
     timers = {t.task_id: t for t in waiting_timers(wf)}
     ready = {str(t.id): t for t in all_tasks(wf) if t.state == TaskState.READY and t.task_spec.manual}
-    open_rows = {
-        row.id: row
-        for row in session.scalars(
-            select(UserTask).where(UserTask.instance_id == inst.id, UserTask.status == "ready")
-        )
-    }
+    open_rows = (
+        {}
+        if fresh
+        else {
+            row.id: row
+            for row in session.scalars(
+                select(UserTask).where(UserTask.instance_id == inst.id, UserTask.status == "ready")
+            )
+        }
+    )
     for tid, row in open_rows.items():
         if tid not in ready:
             task = find_task(wf, tid)
@@ -157,8 +177,10 @@ def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime) -> tup
                 )
             )
 
-    stored_timers = session.scalars(
-        select(WakeUp).where(WakeUp.instance_id == inst.id, WakeUp.kind == "timer")
+    stored_timers: Any = (
+        []
+        if fresh
+        else session.scalars(select(WakeUp).where(WakeUp.instance_id == inst.id, WakeUp.kind == "timer"))
     )
     _replace_rows(
         session,
@@ -169,8 +191,10 @@ def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime) -> tup
         ),
     )
     messages = waiting_messages(wf)
-    stored_subs = session.scalars(
-        select(MessageSubscription).where(MessageSubscription.instance_id == inst.id)
+    stored_subs: Any = (
+        []
+        if fresh
+        else session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == inst.id))
     )
     _replace_rows(
         session,
@@ -185,7 +209,11 @@ def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime) -> tup
             created_at=now,
         ),
     )
-    return len(ready), len(timers), len(messages)
+    return Waiting(
+        tuple(element_id(t) for t in ready.values()),
+        tuple(t.element_id for t in timers.values()),
+        tuple(m.element_id for m in messages),
+    )
 
 
 def _replace_rows(

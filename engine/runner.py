@@ -15,20 +15,22 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tasks.registry import ServiceContext, ServiceRegistry
 
 from . import clock, projections, state
 from .config import Settings
-from .errors import Conflict, KmopError, NotFound
+from .errors import Conflict, InstanceEnded, KmopError, NotFound
 from .models import (
     HistoryEntry,
     Incident,
@@ -69,6 +71,9 @@ class Run:
     before: dict[Any, int] = field(default_factory=dict)  # task states when the run began
     recorded: set[Any] = field(default_factory=set)  # completed tasks already in the history
     thrown: list[Any] = field(default_factory=list)  # messages thrown for other instances
+    fresh: bool = False  # the instance was created in this run: nothing is stored for it yet
+    incident_opened: bool = False
+    retry_scheduled: bool = False
 
     def record(self, event: str, element: str | None = None, **detail: Any) -> None:
         self.history.append({"event": event, "element_id": element, "actor": self.actor, "detail": detail})
@@ -137,8 +142,7 @@ def lock_instance(session: Session, instance_id: int, skip_locked: bool = False)
 
 
 def _load(rt: Runtime, session: Session, inst: ProcessInstance) -> tuple[BpmnWorkflow, state.LoadedState]:
-    version = session.get(ProcessVersion, inst.process_version_id)
-    assert version is not None
+    version = rt.specs.version(session, inst.process_version_id)
     spec, subs = rt.specs.get(session, version)
     return state.load(session, inst.id, inst.skeleton, spec, subs)
 
@@ -158,20 +162,23 @@ def start(
     with clock.pinned() as now:
         spec, subs = rt.specs.get(session, version)
         wf = BpmnWorkflow(spec, subs)
-        inst = ProcessInstance(
-            process_version_id=version.id,
-            process_key=version.process_key,
-            business_key=business_key,
-            status="running",
-            skeleton="{}",
-            lock_version=0,
-            started_by=actor,
-            created_at=now,
-            updated_at=now,
-        )
+        row = {
+            "process_version_id": version.id,
+            "process_key": version.process_key,
+            "business_key": business_key,
+            "status": "running",
+            "skeleton": "{}",
+            "lock_version": 0,
+            "started_by": actor,
+            "created_at": now,
+            "updated_at": now,
+            "ended_at": None,
+        }
+        new_id = session.connection().execute(_INSERT_INSTANCE, row).scalar_one()
+        inst = ProcessInstance(id=new_id, **row)
+        make_transient_to_detached(inst)  # the row exists: attach it as persistent, without a SELECT
         session.add(inst)
-        session.flush()
-        run = Run(rt, session, inst, wf, now, actor)
+        run = Run(rt, session, inst, wf, now, actor, fresh=True)
         wf.script_engine = _KmopScriptEngine(run)
         start_task = wf.get_tasks(state=TaskState.READY)[0]
         start_task.data.update(data)
@@ -203,7 +210,7 @@ def execute(
             return None
         raise NotFound(f"no process instance {instance_id}")
     if inst.status in ENDED and not allow_ended:
-        raise Conflict(f"instance {instance_id} is {inst.status}: nothing can change it any more")
+        raise InstanceEnded(f"instance {instance_id} is {inst.status}: nothing can change it any more")
     if inst.status == "suspended":
         raise Conflict(f"instance {instance_id} is suspended: resume it first")
     with clock.pinned() as now:
@@ -325,6 +332,7 @@ def _on_failure(run: Run, exc: Exception) -> None:
                     due_at=due,
                 )
             )
+            run.retry_scheduled = True
             log.warning("service %s failed (attempt %s), retry at %s", operator, attempt.failures, due)
             return
     else:
@@ -346,6 +354,7 @@ def _on_failure(run: Run, exc: Exception) -> None:
         )
     )
     run.record("incident_opened", element, error=message)
+    run.incident_opened = True
     log.error("incident on instance %s at %s: %s", run.inst.id, element, type(cause).__name__)
 
 
@@ -405,6 +414,8 @@ def _record_completed(run: Run) -> None:
             continue  # internal control tasks say nothing to people; user tasks are recorded by complete
         parent = task.parent
         changed = {k: v for k, v in task.data.items() if parent is None or parent.data.get(k, _MISSING) != v}
+        if not changed and type(spec).__name__ in _SILENT_WHEN_UNCHANGED:
+            continue  # a gateway or plain start/end that changed nothing: the path shows it, history need not
         run.record(
             "task_completed",
             projections.element_id(task),
@@ -414,62 +425,91 @@ def _record_completed(run: Run) -> None:
 
 
 _MISSING = object()
+_SILENT_WHEN_UNCHANGED = {
+    "ExclusiveGateway", "ParallelGateway", "InclusiveGateway", "EventBasedGateway", "StartEvent", "EndEvent",
+}  # fmt: skip
+
+
+_HISTORY_TABLE: Table = HistoryEntry.__table__  # type: ignore[assignment]
+_INSTANCE_TABLE: Table = ProcessInstance.__table__  # type: ignore[assignment]
+# Built once: every run executes these, and building a statement costs more than running it here.
+_INSERT_HISTORY = _HISTORY_TABLE.insert()
+_INSERT_INSTANCE = _INSTANCE_TABLE.insert().returning(_INSTANCE_TABLE.c.id)
+_SAVE_INSTANCE = (
+    _INSTANCE_TABLE.update()
+    .where(
+        _INSTANCE_TABLE.c.id == bindparam("b_id"), _INSTANCE_TABLE.c.lock_version == bindparam("b_version")
+    )
+    .values(
+        skeleton=bindparam("skeleton"),
+        status=bindparam("status"),
+        updated_at=bindparam("updated_at"),
+        lock_version=bindparam("lock_version"),
+        ended_at=bindparam("ended_at"),
+    )
+)
+
+# What the last run of an instance left waiting, for the caller's summary without asking the database again.
+WAITING: WeakKeyDictionary[ProcessInstance, tuple[int, projections.Waiting]] = WeakKeyDictionary()
+
+
+def waiting_of(inst: ProcessInstance) -> projections.Waiting | None:
+    """Where the instance waits, as its last run in this process saw it (None when unknown)."""
+    seen = WAITING.get(inst)
+    return seen[1] if seen is not None and seen[0] == inst.lock_version else None
 
 
 def _finish(run: Run, loaded: state.LoadedState, expected_version: int | None) -> None:
     inst, session, wf = run.inst, run.session, run.wf
     skeleton, _written = state.save(session, inst.id, wf, loaded)
-    projections.sync(session, inst, wf, run.now)
+    waiting = projections.sync(session, inst, wf, run.now, fresh=run.fresh)
     status = _status(run)
-    if status in ENDED:
+    ended_at = run.now if status in ENDED else inst.ended_at
+    if status in ENDED and not run.fresh:
         projections.clear(session, inst.id)
-        inst.ended_at = run.now
     if status != inst.status:
         run.record("status", None, status=status, previous=inst.status)
-    for entry in run.history:
-        session.add(HistoryEntry(instance_id=inst.id, at=run.now, **entry))
+    if run.history:
+        rows = [{"instance_id": inst.id, "at": run.now, **entry} for entry in run.history]
+        session.connection().execute(_INSERT_HISTORY, rows)
     new_version = (expected_version or 0) + 1
-    if expected_version is None:
-        inst.skeleton, inst.status, inst.updated_at, inst.lock_version = (
-            skeleton,
-            status,
-            run.now,
-            new_version,
-        )
-        session.flush()
-        return
-    result = session.execute(
-        update(ProcessInstance)
-        .where(ProcessInstance.id == inst.id, ProcessInstance.lock_version == expected_version)
-        .values(
-            skeleton=skeleton,
-            status=status,
-            updated_at=run.now,
-            lock_version=new_version,
-            ended_at=inst.ended_at,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    values = {
+        "skeleton": skeleton,
+        "status": status,
+        "updated_at": run.now,
+        "lock_version": new_version,
+        "ended_at": ended_at,
+    }
+    current = expected_version if expected_version is not None else inst.lock_version
+    result = session.connection().execute(_SAVE_INSTANCE, {**values, "b_id": inst.id, "b_version": current})
+    if result.rowcount != 1:
         raise Conflict(f"instance {inst.id} was changed by someone else at the same time; try again")
-    inst.skeleton, inst.status, inst.updated_at, inst.lock_version = skeleton, status, run.now, new_version
-    session.flush()
+    for name, value in values.items():  # written already: the ORM must not write it again at its flush
+        set_committed_value(inst, name, value)
+    WAITING[inst] = (new_version, waiting)
 
 
 def _status(run: Run) -> str:
+    """Work out the status, asking the database only about what this run cannot know."""
     if run.wf.completed:
         return "completed"
-    session = run.session
-    session.flush()
-    has_incident = session.scalar(
-        select(Incident.id).where(Incident.instance_id == run.inst.id, Incident.status == "open").limit(1)
-    )
-    if has_incident is not None:
+    session, inst = run.session, run.inst
+    if run.incident_opened:
         return "error"
-    ready_engine_work = any(
+    if not run.fresh and inst.status == "error":
+        open_incident = session.scalar(
+            select(Incident.id).where(Incident.instance_id == inst.id, Incident.status == "open").limit(1)
+        )
+        if open_incident is not None:
+            return "error"
+    if run.retry_scheduled or any(
         t.state == TaskState.READY and not t.task_spec.manual for t in projections.all_tasks(run.wf)
-    )
-    retrying = session.scalar(
-        select(WakeUp.id).where(WakeUp.instance_id == run.inst.id, WakeUp.kind == "retry").limit(1)
-    )
-    return "running" if ready_engine_work or retrying is not None else "waiting"
+    ):
+        return "running"
+    if not run.fresh and inst.status in ("running", "error"):
+        retrying = session.scalar(
+            select(WakeUp.id).where(WakeUp.instance_id == inst.id, WakeUp.kind == "retry").limit(1)
+        )
+        if retrying is not None:
+            return "running"
+    return "waiting"

@@ -645,7 +645,18 @@ class SpecCache:
     def __init__(self, size: int = 256) -> None:
         self._size = size
         self._specs: OrderedDict[int, tuple[Any, dict[str, Any]]] = OrderedDict()
+        self._versions: dict[int, ProcessVersion] = {}
         self.parses = 0
+
+    def version(self, session: Session, version_id: int) -> ProcessVersion:
+        """A process version row; rows never change once stored, so each is read once per process."""
+        found = self._versions.get(version_id)
+        if found is None:
+            found = session.get(ProcessVersion, version_id)
+            if found is None:
+                raise NotFound(f"no process version {version_id}")
+            self._versions[version_id] = found
+        return found
 
     def get(self, session: Session, version: ProcessVersion) -> tuple[Any, dict[str, Any]]:
         hit = self._specs.get(version.id)

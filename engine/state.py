@@ -19,7 +19,7 @@ from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from .clock import _ClockDatetime
@@ -103,7 +103,13 @@ def _mark(task: Any) -> tuple[Any, ...]:
 
 
 def save(session: Session, instance_id: int, wf: BpmnWorkflow, loaded: LoadedState) -> tuple[str, int]:
-    """Write the rows that changed; return the new skeleton text and how many task rows were written."""
+    """Write the rows that changed; return the new skeleton text and how many task rows were written.
+
+    A completed workflow never changes again: it is kept as one document (the skeleton with its tasks
+    embedded), and its task rows, if any, are dropped.
+    """
+    if wf.completed:
+        return _save_completed(session, instance_id, wf, loaded)
     _REGISTRY._encoder_mode = True
     try:
         skeleton = _dumps(skeleton_of(wf))
@@ -137,8 +143,8 @@ def save(session: Session, instance_id: int, wf: BpmnWorkflow, loaded: LoadedSta
     finally:
         _REGISTRY._encoder_mode = False
     gone = [tid for tid in loaded.bodies if tid not in seen]
-    if inserts:
-        session.execute(insert(InstanceTaskState), inserts)
+    if inserts:  # Core, not the ORM's bulk path: this runs on every save and the ORM adds nothing here
+        session.connection().execute(_TASK_TABLE.insert(), inserts)
     if updates:
         from sqlalchemy import bindparam
 
@@ -162,6 +168,28 @@ def save(session: Session, instance_id: int, wf: BpmnWorkflow, loaded: LoadedSta
     return skeleton, len(inserts) + len(updates) + len(gone)
 
 
+def _save_completed(
+    session: Session, instance_id: int, wf: BpmnWorkflow, loaded: LoadedState
+) -> tuple[str, int]:
+    _REGISTRY._encoder_mode = True
+    try:
+        document = skeleton_of(wf)
+        embedded: dict[str, dict[str, Any]] = {}
+        for scope, task in _all_tasks(wf):
+            embedded.setdefault(scope, {})[str(task.id)] = _REGISTRY.convert(task)
+        document["embedded"] = embedded
+        text = _dumps(document)
+    finally:
+        _REGISTRY._encoder_mode = False
+    if loaded.bodies:
+        session.execute(delete(InstanceTaskState).where(InstanceTaskState.instance_id == instance_id))
+    dropped = len(loaded.bodies)
+    loaded.bodies.clear()
+    loaded.marks.clear()
+    loaded.skeleton = text
+    return text, dropped
+
+
 def load(
     session: Session, instance_id: int, skeleton_text: str, spec: Any, subprocess_specs: dict[str, Any]
 ) -> tuple[BpmnWorkflow, LoadedState]:
@@ -183,6 +211,8 @@ def load(
         loaded.scopes[tid] = scope
         loaded.next_seq = max(loaded.next_seq, seq + 1)
     skeleton = json.loads(skeleton_text)
+    for scope, tasks in skeleton.pop("embedded", {}).items():  # a completed instance: one document
+        by_scope[scope] = tasks
     if skeleton.get("format") != FORMAT:
         raise RuntimeError(f"stored state has format {skeleton.get('format')}, this kmop reads {FORMAT}")
     full = {
@@ -210,8 +240,13 @@ def _restore(dct: dict[str, Any], spec: Any, subprocess_specs: dict[str, Any]) -
     return workflow
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def to_plain(value: Any) -> Any:
     """Convert task data to JSON-compatible values (dates as ISO text) for views and history."""
+    if isinstance(value, dict) and all(isinstance(v, _PLAIN) for v in value.values()):
+        return dict(value)  # the common case, without a round trip through JSON
     return json.loads(json.dumps(value, default=_plain_default))
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from . import clock, messages, runner
-from .errors import ClockError, KmopError
+from .errors import ClockError, InstanceEnded, KmopError
 from .models import ProcessInstance, WakeUp
 
 log = logging.getLogger("kmop.timers")
@@ -73,7 +73,7 @@ def wake(rt: runner.Runtime, session: Session, instance_id: int) -> bool:
     )
     if inst is None:
         return False
-    messages.drain_buffer(rt, session, instance_id)
+    messages.drain_if_waiting(rt, session, inst)
     return True
 
 
@@ -94,6 +94,7 @@ def fire_due(rt: runner.Runtime, transaction: Transaction, batch: int | None = N
     """Wake every instance that is due now, each in its own transaction; return how many were woken."""
     woken = 0
     size = batch or rt.settings.worker_batch
+    _purge_now_and_then(rt, transaction)
     while True:
         now = clock.now()
         with transaction() as session:
@@ -106,6 +107,8 @@ def fire_due(rt: runner.Runtime, transaction: Transaction, batch: int | None = N
                 with transaction() as session:
                     if wake(rt, session, instance_id):
                         progressed += 1
+            except InstanceEnded:
+                pass  # another worker woke it first and it ended: its wake-up is gone with it
             except KmopError as exc:
                 log.warning("instance %s not woken: %s", instance_id, exc.message)
             except Exception:
@@ -113,6 +116,19 @@ def fire_due(rt: runner.Runtime, transaction: Transaction, batch: int | None = N
         woken += progressed
         if progressed == 0 or len(due) < size:
             return woken
+
+
+_last_purge: list[float] = [0.0]
+
+
+def _purge_now_and_then(rt: runner.Runtime, transaction: Transaction) -> None:
+    import time
+
+    if time.monotonic() - _last_purge[0] < 60:
+        return
+    _last_purge[0] = time.monotonic()
+    with transaction() as session:
+        messages.purge_expired(session)
 
 
 def advance_to(rt: runner.Runtime, transaction: Transaction, target: datetime) -> int:
