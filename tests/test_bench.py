@@ -1,0 +1,15 @@
+"""The benchmark still runs end to end (its figures are printed by it, never asserted on here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def test_quick_benchmark_runs_and_every_timer_fires_once() -> None:
+    from bench.run import main
+
+    figures: dict[str, Any] = main(["--quick", "--timers", "40"])
+    timers = figures["timers"]["sqlite"]
+    assert timers["exactly_once"] is True and timers["completed"] == timers["timers"] == 40
+    assert {"raw", "sqlite"} <= set(figures["throughput"])
+    assert figures["storage"] and figures["save_cost"]
