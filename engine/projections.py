@@ -17,8 +17,8 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from .checks import FORM_PROPERTIES
 from .models import MessageSubscription, ProcessInstance, UserTask, WakeUp
-from .specs import FORM_PROPERTIES
 
 
 @dataclass(frozen=True)
