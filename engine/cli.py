@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("number")
     cert.add_argument("--out", required=True, help="file to write")
     cmd("worker", "run the timer worker in the foreground")
+    srv = cmd("serve", "serve the web application, with the timer worker in the same process")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=5000)
     demo = cmd("demo", "initialise, deploy bpmn/, add demo cases and run the worker")
     demo.add_argument("--no-run", action="store_true", help="set up and exit")
     return p

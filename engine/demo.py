@@ -53,7 +53,9 @@ def prepare(engine: Engine) -> None:
     with engine.transaction() as session:
         if session.scalar(select(func.count(ProcessInstance.id))):
             print("demo cases already present")
+            _print_people()
             return
+    _add_people(engine)
     keys = []
     for n, provider in enumerate(PROVIDERS, start=1):
         key = f"APP-DEMO-{n}"
@@ -73,6 +75,53 @@ def prepare(engine: Engine) -> None:
         "demo cases: APP-DEMO-1 (applied), APP-DEMO-2 (waiting for its audit report), "
         "APP-DEMO-3 (public provider, registered)"
     )
+    _print_people()
+
+
+DEMO_PASSWORD = "demo"  # a demo only: every demo person has this password, printed at start
+DEMO_PEOPLE = [  # username, name, organisation index (-1: agency, -2: audit bureau Vinçotte), roles
+    ("beheerder.acme", "Bea Beheerder", 0, ("lokale_beheerder",)),
+    ("jan.acme", "Jan Peeters", 0, ("dienstverlener",)),
+    ("els.cyber", "Els Claes", 1, ("dienstverlener", "lokale_beheerder")),
+    ("hilde.hogeschool", "Hilde Maes", 2, ("dienstverlener", "lokale_beheerder")),
+    ("auditor.vincotte", "Vera Auditor", -2, ("auditbureau",)),
+    ("an.vlaio", "An Dossierbeheerder", -1, ("vlaio",)),
+    ("ops", "Olaf Operator", -1, ("beheerder", "analist")),
+]
+
+
+def _add_people(engine: Engine) -> None:
+    from tasks import people
+    from tasks.validation import normalize_enterprise_number
+
+    from . import clock
+
+    with engine.transaction() as session:
+        orgs = [
+            people.create_organisation(
+                session, p["company_name"], "provider", normalize_enterprise_number(p["enterprise_number"])
+            )
+            for p in PROVIDERS
+        ]
+        agency = people.create_organisation(session, "VLAIO", "agency")
+        bureau = people.create_organisation(session, "Vinçotte", "audit_bureau", audit_bureau_code="vincotte")
+        for username, name, index, roles in DEMO_PEOPLE:
+            org = {-1: agency, -2: bureau}.get(index) or orgs[index]
+            people.create_person(
+                session,
+                username=username,
+                name=name,
+                email=f"{username}@demo.example",
+                password=DEMO_PASSWORD,
+                organisation=org,
+                roles=roles,
+                now=clock.now(),
+            )
+
+
+def _print_people() -> None:
+    listed = ", ".join(f"{u} ({'/'.join(r)})" for u, _n, _i, r in DEMO_PEOPLE)
+    print(f"demo people, password '{DEMO_PASSWORD}': {listed}")
 
 
 def _task(engine: Engine, session: Any, key: str, element: str) -> str:

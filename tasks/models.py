@@ -99,3 +99,52 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
     meta: Mapped[dict[str, Any]]
+
+
+class Organisation(Base):
+    """A provider company, an audit bureau or the agency; people belong to one."""
+
+    __tablename__ = "organisation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))  # provider | audit_bureau | agency
+    enterprise_number: Mapped[str | None] = mapped_column(String(10), index=True)
+    audit_bureau_code: Mapped[str | None] = mapped_column(ForeignKey("audit_bureau.code"))
+
+
+class Person(Base):
+    """Someone who logs in; the password is stored only as a salted hash."""
+
+    __tablename__ = "person"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    language: Mapped[str] = mapped_column(String(2), default="nl")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class RoleGrant(Base):
+    """A role held by a person; the provider profile is granted by the organisation's local administrator."""
+
+    __tablename__ = "role_grant"
+    __table_args__ = (Index("ix_role_grant_person_role", "person_id", "role", unique=True),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    role: Mapped[str] = mapped_column(String(40))
+    granted_by: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    granted_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A token for a machine client (an audit bureau's system); only its hash is stored."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    label: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]

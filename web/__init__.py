@@ -1,0 +1,116 @@
+"""Serve kmop in the browser: one Flask application, one blueprint per audience."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from engine.api import Engine
+from engine.config import PROJECT_ROOT, Settings
+from engine.errors import KmopError
+
+from . import auth, i18n
+
+csrf = CSRFProtect()
+# One blueprint package per audience, each with ``init_app(app)`` (registers its routes and texts).
+AUDIENCES = ("provider", "bureau", "agency", "cases", "public", "api")
+
+
+def _secret_key() -> str:
+    """The secret from ``KMOP_SECRET_KEY``, else one made once and kept in the instance folder."""
+    if os.environ.get("KMOP_SECRET_KEY"):
+        return os.environ["KMOP_SECRET_KEY"]
+    path = PROJECT_ROOT / "instance" / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None = None) -> Flask:
+    """Build the application; ``engine`` lets tests and ``kmop serve`` hand in their own."""
+    app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
+    app.config.from_mapping(
+        SECRET_KEY=None,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+    )
+    if test_config:
+        app.config.update(test_config)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _secret_key()
+    app.extensions["kmop"] = engine or Engine(Settings.from_env())
+    csrf.init_app(app)
+    app.before_request(auth.load_person)
+    app.register_blueprint(auth.bp)
+    for name in AUDIENCES:
+        if importlib.util.find_spec(f"web.{name}") is not None:  # each audience is its own package
+            importlib.import_module(f"web.{name}").init_app(app)
+    _templates(app)
+    _errors(app)
+
+    @app.get("/")
+    def home() -> Any:
+        return render_template("home.html")
+
+    @app.get("/health")
+    def health() -> Any:
+        return jsonify(status="ok")
+
+    return app
+
+
+def _templates(app: Flask) -> None:
+    app.jinja_env.globals.update(_=i18n.translate, lang=i18n.current_language, languages=i18n.LANGUAGES)
+    app.jinja_env.filters.update(date=i18n.short_date, datetime=i18n.short_datetime)
+
+    @app.context_processor
+    def who() -> dict[str, Any]:
+        return {"person": getattr(g, "person", None), "roles": getattr(g, "roles", set())}
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _errors(app: Flask) -> None:
+    titles = {400: "Ongeldige aanvraag", 403: "Geen toegang", 404: "Niet gevonden", 409: "Conflict"}
+    texts = {403: "U hebt geen recht om deze pagina te zien.", 404: "Deze pagina bestaat niet."}
+
+    @app.errorhandler(KmopError)
+    def kmop_error(exc: KmopError) -> Any:
+        payload = {"error": type(exc).__name__, "message": exc.message}
+        field = getattr(exc, "field", None)
+        if field:
+            payload["field"] = field
+        errors = getattr(exc, "errors", None)
+        if errors:
+            payload["errors"] = errors
+        if _wants_json():
+            return jsonify(payload), exc.status
+        return render_template(
+            "error.html", code=exc.status, title=titles.get(exc.status, "Fout"), text=exc.message
+        ), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        code = exc.code or 500
+        if _wants_json():
+            return jsonify(error=exc.name, message=exc.description), code
+        return render_template(
+            "error.html", code=code, title=titles.get(code, exc.name), text=texts.get(code, exc.description)
+        ), code
+
+
+TEMPLATES = Path(__file__).parent / "templates"

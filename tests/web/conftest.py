@@ -1,0 +1,65 @@
+"""A kmop web app on a fresh database with people of every role, and a browser-like client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from engine import clock
+from engine.api import Engine
+from engine.config import PROJECT_ROOT
+from tasks import people
+from web import create_app
+
+PASSWORD = "geheim-123"
+
+
+@pytest.fixture
+def app(engine: Engine) -> Iterator[Flask]:
+    with engine.transaction() as db:
+        engine.deploy(db, [PROJECT_ROOT / "bpmn"])
+        now = clock.now()
+        acme = people.create_organisation(db, "Acme Opleidingen BV", "provider", "0566988259")
+        other = people.create_organisation(db, "Andere BV", "provider", "1000000021")
+        dnv = people.create_organisation(db, "DNV", "audit_bureau", audit_bureau_code="dnv")
+        vlaio = people.create_organisation(db, "VLAIO", "agency")
+        for username, org, roles in (
+            ("admin.acme", acme, ("lokale_beheerder",)),
+            ("jan.acme", acme, ()),
+            ("piet.andere", other, ("dienstverlener",)),
+            ("auditor.dnv", dnv, ("auditbureau",)),
+            ("an.vlaio", vlaio, ("vlaio",)),
+        ):
+            people.create_person(
+                db,
+                username=username,
+                name=username.split(".")[0].title(),
+                email=f"{username}@x.example",
+                password=PASSWORD,
+                organisation=org,
+                roles=roles,
+                now=now,
+            )
+    app = create_app({"TESTING": True, "SECRET_KEY": "test"}, engine=engine)
+    yield app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    html = client.get(path).get_data(as_text=True)
+    marker = 'name="csrf_token" value="'
+    start = html.index(marker) + len(marker)
+    return html[start : html.index('"', start)]
+
+
+def login(client: FlaskClient, username: str) -> Any:
+    token = csrf_token(client)
+    return client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token})

@@ -1,0 +1,47 @@
+"""Log-in, log-out, CSRF, cookie flags and the language switch."""
+
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+
+from tests.web.conftest import PASSWORD, csrf_token, login
+
+
+def test_login_with_the_right_password_only(client: FlaskClient) -> None:
+    token = csrf_token(client)
+    wrong = client.post("/login", data={"username": "jan.acme", "password": "nope", "csrf_token": token})
+    assert wrong.status_code == 200 and "Onbekende gebruikersnaam of fout wachtwoord" in wrong.get_data(
+        as_text=True
+    )
+    ok = login(client, "jan.acme")
+    assert ok.status_code == 302
+    assert "Aangemeld als Jan" in client.get("/").get_data(as_text=True)
+
+
+def test_session_cookie_is_httponly_and_samesite(client: FlaskClient) -> None:
+    response = login(client, "jan.acme")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_a_post_without_csrf_token_is_refused(client: FlaskClient) -> None:
+    response = client.post("/login", data={"username": "jan.acme", "password": PASSWORD})
+    assert response.status_code == 400
+    login(client, "jan.acme")
+    assert client.post("/logout").status_code == 400
+    assert "Aangemeld als Jan" in client.get("/").get_data(as_text=True)
+
+
+def test_dutch_by_default_english_on_request(client: FlaskClient) -> None:
+    assert "Aanmelden" in client.get("/login").get_data(as_text=True)
+    token = csrf_token(client)
+    client.post("/language/en", data={"csrf_token": token, "next": "/login"})
+    page = client.get("/login").get_data(as_text=True)
+    assert "Log in" in page and 'lang="en"' in page
+
+
+def test_logout_ends_the_session(client: FlaskClient) -> None:
+    login(client, "jan.acme")
+    token = csrf_token(client, "/")
+    client.post("/logout", data={"csrf_token": token})
+    assert "Aangemeld als" not in client.get("/").get_data(as_text=True)

@@ -1,0 +1,62 @@
+"""Decide who may see which case: staff see all, a provider its own organisation's, an auditor its bureau's.
+
+Every page and API route that shows a case calls ``require_case`` (403 when the case is not theirs), so
+the rule lives in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort
+from sqlalchemy.orm import Session
+
+from engine.views import InstanceDetail
+from tasks.models import Organisation, Person
+
+STAFF = {"vlaio", "beheerder", "analist"}
+
+
+def organisation_of(db: Session, person: Person) -> Organisation:
+    org = db.get(Organisation, person.organisation_id)
+    assert org is not None
+    return org
+
+
+def may_see(db: Session, person: Person | None, roles: set[str], detail: InstanceDetail) -> bool:
+    """True when ``person`` may see this case."""
+    if person is None:
+        return False
+    if roles & STAFF:
+        return True
+    org = organisation_of(db, person)
+    data: dict[str, Any] = detail.data
+    provider_side = bool(roles & {"dienstverlener", "lokale_beheerder"})
+    if provider_side and org.enterprise_number and data.get("enterprise_number") == org.enterprise_number:
+        return True
+    if "auditbureau" in roles and org.audit_bureau_code:
+        return bool(data.get("audit_bureau") == org.audit_bureau_code)
+    return False
+
+
+def require_case(
+    db: Session, engine: Any, person: Person | None, roles: set[str], instance_id: int
+) -> InstanceDetail:
+    """The case, or 404 when it does not exist and 403 when it is not this person's."""
+    from engine.errors import NotFound
+
+    try:
+        detail: InstanceDetail = engine.show(db, instance_id)
+    except NotFound:
+        abort(404)
+    if not may_see(db, person, roles, detail):
+        abort(403)
+    return detail
+
+
+def visible_cases(
+    db: Session, engine: Any, person: Person, roles: set[str], limit: int = 200
+) -> list[InstanceDetail]:
+    """The cases this person may see, newest first."""
+    details = [engine.show(db, s.id) for s in engine.instances(db, limit=limit)]
+    return [d for d in details if may_see(db, person, roles, d)]
