@@ -180,6 +180,17 @@ class Engine:
         name = specs.start_properties(spec).get("formJsonSchemaFilename")
         return (name, forms.load_form(self.runtime.specs, session, pv, name)) if name else (None, None)
 
+    def task_form(self, session: Session, task_id: str) -> tuple[str | None, dict[str, Any] | None]:
+        """The form of a user task: (file name, JSON Schema), or (None, None) when it has none."""
+        row = session.get(UserTask, task_id)
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        if not row.form:
+            return None, None
+        inst = self._instance(session, row.instance_id)
+        version = self.runtime.specs.version(session, inst.process_version_id)
+        return row.form, forms.load_form(self.runtime.specs, session, version, row.form)
+
     def _accept_start(
         self, session: Session, pv: ProcessVersion, data: dict[str, Any], business_key: str | None
     ) -> dict[str, Any]:
