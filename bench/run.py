@@ -59,13 +59,15 @@ class Sizes:
     timers: int
     timer_batch: int
     profile_starts: int
+    trickle: int = 200
 
 
 DEFAULT = Sizes(rounds=5, per_round=300, warmup=50, batch=100, storage_instances=300,
                 long_lengths=(2, 50, 200), steps_per_size=10, timers=10_000, timer_batch=500,
                 profile_starts=300)
 QUICK = Sizes(rounds=3, per_round=20, warmup=5, batch=10, storage_instances=20,
-              long_lengths=(2, 40), steps_per_size=3, timers=150, timer_batch=50, profile_starts=30)
+              long_lengths=(2, 40), steps_per_size=3, timers=150, timer_batch=50, profile_starts=30,
+              trickle=40)
 
 
 # ------------------------------------------------------------------------------------------- output
@@ -679,6 +681,51 @@ def print_timers(title: str, f: dict[str, Any]) -> None:
         + (f"; worker log {f['worker_log']}" if f["worker_log"] else ""))
 
 
+def trickle(dbs: Databases, url: str, sizes: Sizes, spacing_s: float = 0.05) -> dict[str, Any]:
+    """Normal load: ``sizes.trickle`` timers falling due one after another, ``spacing_s`` apart, drained by
+    the real in-process worker; lateness per timer from the history."""
+    from engine.models import HistoryEntry, ProcessInstance
+    from engine.worker import Worker
+
+    eng = dbs.engine(url)
+    deploy(eng, TIMER_WAIT)
+    n = sizes.trickle
+    first_due = datetime.now(UTC) + timedelta(seconds=3)
+    dues = [(first_due + timedelta(seconds=i * spacing_s)).isoformat() for i in range(n)]
+    kmop_runner_for(eng, "timer_wait", n, batch=50, data=lambda i: {"due_at": dues[i]},
+                    business_key=lambda i: f"trickle-{i}")
+    query = (select(func.count()).select_from(ProcessInstance)
+             .where(ProcessInstance.business_key.like("trickle-%"), ProcessInstance.status == "completed"))
+    with quiet_logs():
+        worker = Worker(eng)
+        worker.start()
+        try:
+            deadline = time.perf_counter() + 3 + n * spacing_s + 60
+            while time.perf_counter() < deadline:
+                with eng.transaction() as s:
+                    if s.scalar(query) == n:
+                        break
+                time.sleep(0.2)
+        finally:
+            worker.stop()
+    with eng.transaction() as s:
+        late = [float(d["late_seconds"]) for d in s.scalars(
+            select(HistoryEntry.detail).where(
+                HistoryEntry.event == "timer_fired",
+                HistoryEntry.instance_id.in_(
+                    select(ProcessInstance.id).where(ProcessInstance.business_key.like("trickle-%"))),
+            ))]
+    return {"timers": n, "per_second": 1 / spacing_s, "fired": len(late), "late_p50_s": percentile(late, 50),
+            "late_p99_s": percentile(late, 99), "late_max_s": max(late) if late else float("nan")}
+
+
+def print_trickle(f: dict[str, Any]) -> None:
+    say(f"\n== 4b. Timer lateness under normal load: {f['timers']} timers due one after another, "
+        f"{f['per_second']:.0f} per second, SQLite, one in-process worker (poll 0.25 s)")
+    say(f"   fired {f['fired']}/{f['timers']}; lateness p50 {f['late_p50_s']:.3f} s"
+        f"   p99 {f['late_p99_s']:.3f} s   max {f['late_max_s']:.3f} s")
+
+
 # ------------------------------------------------------------------------------------ profiling
 
 
@@ -832,6 +879,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         fig["save_cost"] = save_cost(dbs, sizes)
         print_save_cost(fig["save_cost"])
 
+        fig["trickle"] = trickle(dbs, dbs.sqlite("trickle"), sizes)
+        print_trickle(fig["trickle"])
         fig["timers"] = {"sqlite": timers(dbs, dbs.sqlite("timers"), sizes, workers=1)}
         print_timers("SQLite, one in-process worker", fig["timers"]["sqlite"])
         if args.pg:

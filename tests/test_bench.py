@@ -13,3 +13,4 @@ def test_quick_benchmark_runs_and_every_timer_fires_once() -> None:
     assert timers["exactly_once"] is True and timers["completed"] == timers["timers"] == 40
     assert {"raw", "sqlite"} <= set(figures["throughput"])
     assert figures["storage"] and figures["save_cost"]
+    assert figures["trickle"]["fired"] == figures["trickle"]["timers"]
