@@ -37,7 +37,7 @@ def load_person() -> None:
     """Before each request: who is logged in, with which roles (None when nobody)."""
     g.person, g.roles = None, set()
     person_id = session.get("person_id")
-    if person_id is None:
+    if person_id is None or request.endpoint in ("static", "health"):
         return
     with engine().transaction() as db:
         person = db.get(Person, person_id)
