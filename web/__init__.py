@@ -18,6 +18,7 @@ from engine.config import PROJECT_ROOT, Settings
 from engine.errors import KmopError
 
 from . import auth, i18n
+from .access import STAFF
 
 csrf = CSRFProtect()
 # One blueprint package per audience, each with ``init_app(app)`` (registers its routes and texts).
@@ -77,7 +78,8 @@ def _templates(app: Flask) -> None:
 
     @app.context_processor
     def who() -> dict[str, Any]:
-        return {"person": getattr(g, "person", None), "roles": getattr(g, "roles", set())}
+        roles = getattr(g, "roles", set())
+        return {"person": getattr(g, "person", None), "roles": roles, "is_staff": bool(roles & STAFF)}
 
 
 def _wants_json() -> bool:

@@ -1,0 +1,281 @@
+"""The cases pages: the staff list and its filters, the case view, who may see what, and retrying."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from engine import clock
+from engine.api import Engine
+from tasks.registry import ServiceRegistry
+from tests.procedures.conftest import application
+from tests.web.conftest import csrf_token, login
+from web.i18n import short_datetime
+
+PERSONAL_VALUES = ("Acme Opleidingen BV", "info@acme.be", "BE48001123456727", "GEBABEBB", "Jan Peeters")
+
+
+def start(engine: Engine, key: str, **changes: Any) -> int:
+    with engine.transaction() as db:
+        return engine.start(db, "registration", application(**changes), business_key=key).id
+
+
+def complete(engine: Engine, instance_id: int, element: str, data: dict[str, Any]) -> None:
+    with engine.transaction() as db:
+        [task] = [t for t in engine.show(db, instance_id).ready_tasks if t.element_id == element]
+        engine.complete(db, task.id, data, actor="tester")
+
+
+def to_report(engine: Engine, key: str, bureau: str, **changes: Any) -> int:
+    """A case that waits for the audit report of ``bureau`` (with its 4- and 6-week timers)."""
+    case = start(engine, key, **changes)
+    complete(engine, case, "sign_declaration", {"declaration_accepted": True, "declared_by": "Jan Peeters"})
+    complete(engine, case, "check_declaration", {"decision": "approve"})
+    complete(engine, case, "choose_bureau", {"audit_bureau": bureau, "audit_hours": 12})
+    return case
+
+
+@pytest.fixture
+def cases(app: Flask, engine: Engine) -> dict[str, int]:
+    return {
+        "audit": to_report(engine, "APP-0001", "dnv"),
+        "new": start(engine, "APP-0002"),
+        "kiwa": to_report(
+            engine, "APP-0003", "kiwa", enterprise_number="1000.000.021", company_name="Andere BV"
+        ),
+    }
+
+
+def page(client: FlaskClient, path: str) -> str:
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    return response.get_data(as_text=True)
+
+
+def listed(html: str) -> set[int]:
+    return {int(n) for n in re.findall(r'<tr data-case="(\d+)">', html)}
+
+
+# --------------------------------------------------------------------------------------------- list
+
+
+def test_staff_see_every_case_and_filter_by_process_version_status_and_element(
+    client: FlaskClient, cases: dict[str, int]
+) -> None:
+    login(client, "an.vlaio")
+    everything = set(cases.values())
+    assert listed(page(client, "/dossiers/")) == everything
+    assert listed(page(client, "/dossiers/?process=registration&version=1")) == everything
+    assert listed(page(client, "/dossiers/?version=2")) == set()
+    assert listed(page(client, "/dossiers/?process=renewal")) == set()
+    assert listed(page(client, "/dossiers/?status=waiting")) == everything
+    assert listed(page(client, "/dossiers/?status=completed")) == set()
+    assert listed(page(client, "/dossiers/?waiting_at=sign_declaration")) == {cases["new"]}
+    html = page(client, "/dossiers/?waiting_at=wait_report")
+    assert listed(html) == {cases["audit"], cases["kiwa"]}
+    assert '<option value="wait_report" selected>' in html
+    assert listed(page(client, "/dossiers/?status=bogus&version=x")) == everything, "bad values mean any"
+
+
+def test_overdue_filter_finds_cases_with_a_timer_in_the_past(
+    client: FlaskClient, engine: Engine, cases: dict[str, int]
+) -> None:
+    login(client, "an.vlaio")
+    assert listed(page(client, "/dossiers/?overdue=1")) == set()
+    assert isinstance(engine.clock, clock.SimulatedClock)
+    engine.clock.set(clock.now() + timedelta(weeks=5))  # past the 4-week timer; nobody fired it
+    html = page(client, "/dossiers/?overdue=1")
+    assert listed(html) == {cases["audit"], cases["kiwa"]}
+    assert 'class="overdue"' in html
+
+
+@pytest.mark.parametrize("username", ["jan.acme", "admin.acme", "piet.andere", "auditor.dnv"])
+def test_the_list_is_for_staff_only(client: FlaskClient, cases: dict[str, int], username: str) -> None:
+    login(client, username)
+    assert client.get("/dossiers/").status_code == 403
+
+
+def test_the_list_asks_to_log_in_first(client: FlaskClient, app: Flask) -> None:
+    response = client.get("/dossiers/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+# ------------------------------------------------------------------------------------- case view
+
+
+def test_case_view_passes_the_elements_to_mark_without_inline_script(
+    client: FlaskClient, cases: dict[str, int]
+) -> None:
+    login(client, "an.vlaio")
+    html = page(client, f"/dossiers/{cases['new']}")
+    assert 'data-active="sign_declaration"' in html
+    done = re.search(r'data-done="([^"]*)"', html)
+    assert done and {"application_submitted", "eligibility_check"} <= set(done.group(1).split())
+    assert f'data-diagram-url="/dossiers/{cases["new"]}/diagram.bpmn"' in html
+    scripts = re.findall(r"<script[^>]*>", html)
+    assert scripts and all(" src=" in s for s in scripts), "no inline scripts"
+    assert "vendor/bpmn-js/bpmn-navigated-viewer.production.min.js" in html
+    assert "Verklaring op eer ondertekenen" in html  # the open task
+
+
+def test_case_view_shows_pending_timers_with_their_due_dates(
+    client: FlaskClient, engine: Engine, cases: dict[str, int]
+) -> None:
+    login(client, "an.vlaio")
+    html = page(client, f"/dossiers/{cases['audit']}")
+    with engine.transaction() as db:
+        timers = engine.show(db, cases["audit"]).timers
+    assert {t.element_id for t in timers} == {"report_after_4_weeks", "report_after_6_weeks"}
+    for timer in timers:
+        assert timer.element_id in html and short_datetime(timer.due_at) in html
+    assert "choose_bureau" in html and "user_task_completed" in html  # the history
+
+
+def test_vendored_viewer_and_page_script_are_served(client: FlaskClient) -> None:
+    for name in (
+        "vendor/bpmn-js/bpmn-navigated-viewer.production.min.js",
+        "vendor/bpmn-js/diagram-js.css",
+        "vendor/bpmn-js/bpmn-js.css",
+        "vendor/kmop-case-view.js",
+        "vendor/kmop-case-view.css",
+    ):
+        response = client.get(f"/static/{name}")
+        assert response.status_code == 200, name
+        response.close()
+
+
+def test_staff_and_own_provider_see_the_personal_data(client: FlaskClient, cases: dict[str, int]) -> None:
+    for username in ("an.vlaio", "admin.acme"):
+        login(client, username)
+        html = page(client, f"/dossiers/{cases['audit']}")
+        for value in PERSONAL_VALUES:
+            assert value in html, (username, value)
+        assert "afgeschermd" not in html
+
+
+def test_auditor_of_the_bureau_sees_the_case_without_personal_data(
+    client: FlaskClient, cases: dict[str, int]
+) -> None:
+    login(client, "auditor.dnv")
+    html = page(client, f"/dossiers/{cases['audit']}")
+    for value in PERSONAL_VALUES:
+        assert value not in html, value
+    assert "Persoonsgegevens zijn afgeschermd" in html
+    assert "0566988259" in html and "wait_report" in html  # the rest of the case is there
+    assert "Incidenten" not in html, "incidents are for staff"
+    assert page(client, f"/dossiers/{cases['audit']}/diagram.bpmn")
+
+
+@pytest.mark.parametrize(
+    ("username", "case"),
+    [
+        ("piet.andere", "audit"),  # a provider of another organisation
+        ("piet.andere", "new"),
+        ("auditor.dnv", "kiwa"),  # an auditor of another bureau
+        ("auditor.dnv", "new"),  # no bureau chosen yet
+        ("jan.acme", "audit"),  # of the organisation, but without the provider right
+        ("admin.acme", "kiwa"),
+    ],
+)
+def test_a_case_that_is_not_theirs_is_refused(
+    client: FlaskClient, cases: dict[str, int], username: str, case: str
+) -> None:
+    login(client, username)
+    assert client.get(f"/dossiers/{cases[case]}").status_code == 403
+    assert client.get(f"/dossiers/{cases[case]}/diagram.bpmn").status_code == 403
+
+
+def test_unknown_case_is_not_found(client: FlaskClient, cases: dict[str, int]) -> None:
+    login(client, "an.vlaio")
+    assert client.get("/dossiers/99999").status_code == 404
+    assert client.get("/dossiers/99999/diagram.bpmn").status_code == 404
+
+
+def test_diagram_is_the_process_xml_behind_the_access_check(
+    client: FlaskClient, cases: dict[str, int]
+) -> None:
+    anonymous = client.get(f"/dossiers/{cases['new']}/diagram.bpmn")
+    assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
+    login(client, "admin.acme")
+    response = client.get(f"/dossiers/{cases['new']}/diagram.bpmn")
+    assert response.status_code == 200 and response.mimetype == "application/xml"
+    xml = response.get_data(as_text=True)
+    assert 'id="registration"' in xml and "bpmndi:BPMNDiagram" in xml and "bpmn:lane" in xml
+
+
+# --------------------------------------------------------------------------------------- incidents
+
+
+@pytest.fixture
+def broken_case(app: Flask, engine: Engine, registry: ServiceRegistry) -> Any:
+    """A case whose eligibility check failed once and became an incident; the service then recovers."""
+    real = registry.get("check_eligibility")
+    assert real is not None
+
+    def down(ctx: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("KBO unreachable")
+
+    registry.register("check_eligibility", down, attempts=1)
+    case = start(engine, "APP-0009")
+    registry.register("check_eligibility", real.function)
+    with engine.transaction() as db:
+        [incident] = engine.show(db, case).incidents
+    return case, incident.id
+
+
+def test_staff_retry_an_incident_from_the_case_view(
+    client: FlaskClient, engine: Engine, broken_case: Any
+) -> None:
+    case, incident = broken_case
+    login(client, "an.vlaio")
+    html = page(client, f"/dossiers/{case}")
+    assert "KBO unreachable" in html and "Opnieuw proberen" in html
+    assert 'data-incident="eligibility_check"' in html
+    action = f"/dossiers/{case}/incidents/{incident}/retry"
+    assert client.post(action).status_code == 400, "no CSRF token, no retry"
+
+    response = client.post(action, data={"csrf_token": csrf_token(client, f"/dossiers/{case}")})
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/dossiers/{case}")
+    with engine.transaction() as db:
+        detail = engine.show(db, case)
+    assert detail.status == "waiting" and detail.active_elements == ["sign_declaration"]
+    assert [i.status for i in detail.incidents] == ["resolved"]
+    html = page(client, f"/dossiers/{case}")
+    assert "Het incident is opnieuw geprobeerd." in html and "Opnieuw proberen" not in html
+
+    again = client.post(action, data={"csrf_token": csrf_token(client, f"/dossiers/{case}")})
+    assert again.status_code == 302
+    assert "Dit incident is al afgehandeld." in page(client, f"/dossiers/{case}")
+
+
+def test_only_staff_may_retry_and_only_incidents_of_that_case(
+    client: FlaskClient, engine: Engine, broken_case: Any, cases: dict[str, int]
+) -> None:
+    case, incident = broken_case
+    login(client, "admin.acme")  # the case's own provider sees the case, not its incidents
+    html = page(client, f"/dossiers/{case}")
+    assert "KBO unreachable" not in html
+    token = csrf_token(client, f"/dossiers/{case}")
+    assert (
+        client.post(f"/dossiers/{case}/incidents/{incident}/retry", data={"csrf_token": token}).status_code
+        == 403
+    )
+    login(client, "an.vlaio")
+    token = csrf_token(client, f"/dossiers/{case}")
+    other = client.post(f"/dossiers/{cases['new']}/incidents/{incident}/retry", data={"csrf_token": token})
+    assert other.status_code == 404
+    with engine.transaction() as db:
+        assert [i.status for i in engine.show(db, case).incidents] == ["open"]
+
+
+def test_case_view_in_english(client: FlaskClient, cases: dict[str, int]) -> None:
+    login(client, "an.vlaio")
+    client.post("/language/en", data={"csrf_token": csrf_token(client, "/"), "next": "/"})
+    html = page(client, f"/dossiers/{cases['audit']}")
+    assert "Case #" in html and "History" in html and "Waiting" in html
+    assert "Filter" in page(client, "/dossiers/")

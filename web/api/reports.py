@@ -1,0 +1,71 @@
+"""Receive an audit bureau's report (message ``audit_report`` of the data dictionary)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.errors import Conflict, Forbidden
+from engine.forms import as_input_error
+from engine.models import MessageReceipt, ProcessInstance
+from tasks.validation import validate_audit_report
+
+from .core import AUDITOR, Caller, bp, caller, engine, json_body
+
+MESSAGE = "audit_report"
+
+
+@bp.post("/messages/audit_report")
+def audit_report() -> ResponseReturnValue:
+    """Deliver the report to the case it names; the same ``report_id`` again answers ``duplicate``."""
+    who = caller()
+    who.require(AUDITOR)
+    payload = json_body()
+    report = _validated(payload)
+    with engine().transaction() as db:
+        if not who.is_staff:
+            _check_bureau(db, who, str(report["application_id"]))
+        _check_report_id(db, str(report["report_id"]), str(report["application_id"]))
+        result = engine().message(db, MESSAGE, None, payload, None, actor=who.username)
+    return jsonify(result.to_dict()), 202 if result.status == "buffered" else 200
+
+
+def _validated(payload: dict[str, Any]) -> dict[str, object]:
+    """The report's fields, or 400 with every wrong field (before any case is looked at)."""
+    try:
+        return validate_audit_report(payload)
+    except ValueError as exc:
+        error = as_input_error(exc)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _check_report_id(db: Session, report_id: str, application_id: str) -> None:
+    """409 when ``report_id`` was already accepted for another application.
+
+    Report ids are one namespace for the engine: answering "duplicate" would drop this report silently,
+    and name another bureau's case.
+    """
+    seen = db.get(MessageReceipt, report_id)
+    if seen is not None and (seen.message_name != MESSAGE or seen.correlation_key != application_id):
+        raise Conflict(
+            f"report_id '{report_id}' was already used for another report; give this one its own id"
+        )
+
+
+def _check_bureau(db: Session, who: Caller, application_id: str) -> None:
+    """403 unless the application's audit is assigned to the caller's bureau.
+
+    An application that does not exist gets the same answer, so a bureau cannot probe for other
+    bureaus' application ids.
+    """
+    ids = db.scalars(select(ProcessInstance.id).where(ProcessInstance.business_key == application_id))
+    for instance_id in ids.all():
+        if who.audits(engine().show(db, instance_id)):
+            return
+    raise Forbidden(f"application '{application_id}' has no audit assigned to your bureau")
