@@ -422,6 +422,8 @@ class SpecCache:
             found = session.get(ProcessVersion, version_id)
             if found is None:
                 raise NotFound(f"no process version {version_id}")
+            # Kept beyond this session: detach it, or a rollback of this session would expire it for all.
+            session.expunge(found)
             self._versions[version_id] = found
         return found
 

@@ -78,7 +78,7 @@ def _templates(app: Flask) -> None:
 
     @app.context_processor
     def who() -> dict[str, Any]:
-        roles = getattr(g, "roles", set())
+        roles: set[str] = getattr(g, "roles", set())
         return {"person": getattr(g, "person", None), "roles": roles, "is_staff": bool(roles & STAFF)}
 
 

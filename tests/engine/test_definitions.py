@@ -163,3 +163,13 @@ def test_missing_form_file_is_refused_and_deploys_with_it(engine: Engine) -> Non
     assert any(p.element == "review" and "review.json" in p.message for p in error.problems)
     form = '{"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}'
     assert _deploy(engine, ("race.bpmn", with_form), ("review.json", form)).created
+
+
+def test_a_refused_start_does_not_spoil_later_starts(engine: Engine) -> None:
+    """The cached version row must survive a rolled-back transaction (a refused application)."""
+    _deploy(engine, ("race.bpmn", RACE))
+    with pytest.raises(RuntimeError), engine.transaction() as session:
+        engine.start(session, "deadline_race", business_key="X-1")
+        raise RuntimeError("the caller's transaction fails after the start")
+    with engine.transaction() as session:
+        assert engine.start(session, "deadline_race", business_key="X-2").version == 1

@@ -1,0 +1,240 @@
+"""Every route of the provider, bureau and agency pages against every role, and the cross-organisation and
+cross-bureau cases; markup in a company name shows as text; a POST without a CSRF token is refused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from engine import clock
+from engine.api import Engine
+from tasks import people
+from tasks.models import Organisation, Person
+from tests.web.conftest import PASSWORD, csrf_token, login
+from tests.web.test_provider import (
+    ACME,
+    OTHER,
+    client_of,
+    complete,
+    grant,
+    post,
+    ready,
+    registered,
+    start,
+    to_report,
+)
+
+PEOPLE = ("kees.acme", "jan.acme", "admin.acme", "piet.andere", "auditor.dnv", "an.vlaio", "bea.beheer")
+SCRIPT = "<script>alert(1)</script> BV"
+
+
+@dataclass
+class World:
+    ids: dict[str, Any]
+    clients: dict[str, FlaskClient]
+
+
+def _person(engine: Engine, username: str, org: dict[str, str], roles: tuple[str, ...]) -> None:
+    with engine.transaction() as db:
+        org = db.query(Organisation).filter_by(**org).one()
+        assert org is not None
+        people.create_person(
+            db,
+            username=username,
+            name=username.split(".")[0].title(),
+            email=f"{username}@x.example",
+            password=PASSWORD,
+            organisation=org,
+            roles=roles,
+            now=clock.now(),
+        )
+
+
+@pytest.fixture
+def world(app: Flask, engine: Engine) -> World:
+    grant(engine, "jan.acme")
+    _person(engine, "kees.acme", {"enterprise_number": ACME}, ())
+    _person(engine, "bea.beheer", {"kind": "agency"}, ("beheerder",))
+    acme_case, acme_number = registered(engine, "APP-M-000001")
+    _, other_number = registered(engine, "APP-M-000002", enterprise_number=OTHER, company_name="Andere BV")
+    acme_sign = start(engine, "APP-M-000003", services=["advice"])
+    other_sign = start(engine, "APP-M-000004", services=["advice"], enterprise_number=OTHER)
+    checking = start(engine, "APP-M-000005", services=["advice"])
+    complete(engine, checking, "sign_declaration", {"declaration_accepted": True, "declared_by": "Jan"})
+    dnv_wait = to_report(engine, "APP-M-000006", services=["advice"])
+    kiwa_wait = to_report(engine, "APP-M-000007", bureau="kiwa", services=["advice"], enterprise_number=OTHER)
+    with engine.transaction() as db:
+        person_ids = {p.username: p.id for p in db.query(Person)}
+    ids = {
+        "acme_case": acme_case,
+        "acme_number": acme_number,
+        "other_number": other_number,
+        "acme_sign": ready(engine, acme_sign, "sign_declaration")[0],
+        "other_sign": ready(engine, other_sign, "sign_declaration")[0],
+        "check": ready(engine, checking, "check_declaration")[0],
+        "dnv_wait": dnv_wait,
+        "kiwa_wait": kiwa_wait,
+        "kees": person_ids["kees.acme"],
+        "piet": person_ids["piet.andere"],
+    }
+    clients = {name: client_of(app, name) for name in PEOPLE}
+    clients["anonymous"] = app.test_client()
+    return World(ids, clients)
+
+
+# (endpoint, method, path template, form data, who may use it). Claim before release, an before bea.
+ROUTES: list[tuple[str, str, str, dict[str, Any], set[str]]] = [
+    ("provider.index", "GET", "/aanbieder/", {}, {"jan.acme", "admin.acme", "piet.andere"}),
+    ("provider.case", "GET", "/aanbieder/aanvragen/{acme_case}", {}, {"jan.acme", "admin.acme"}),
+    (
+        "provider.certificate_pdf",
+        "GET",
+        "/aanbieder/registraties/{acme_number}/attest.pdf",
+        {},
+        {"jan.acme", "admin.acme"},
+    ),
+    ("provider.apply", "GET", "/aanbieder/aanvragen/nieuw", {}, {"jan.acme", "piet.andere"}),
+    ("provider.apply", "POST", "/aanbieder/aanvragen/nieuw", {}, {"jan.acme", "piet.andere"}),
+    ("provider.task", "GET", "/aanbieder/taken/{acme_sign}", {}, {"jan.acme"}),
+    ("provider.task", "POST", "/aanbieder/taken/{acme_sign}", {}, {"jan.acme"}),
+    ("provider.users", "GET", "/aanbieder/gebruikers", {}, {"admin.acme"}),
+    ("provider.set_right", "POST", "/aanbieder/gebruikers/{kees}", {"action": "revoke"}, {"admin.acme"}),
+    ("bureau.index", "GET", "/auditbureau/", {}, {"auditor.dnv"}),
+    ("bureau.report", "GET", "/auditbureau/audits/{dnv_wait}", {}, {"auditor.dnv"}),
+    ("bureau.report", "POST", "/auditbureau/audits/{dnv_wait}", {}, {"auditor.dnv"}),
+    ("agency.inbox", "GET", "/vlaio/", {}, {"an.vlaio", "bea.beheer"}),
+    ("agency.task", "GET", "/vlaio/taken/{check}", {}, {"an.vlaio", "bea.beheer"}),
+    ("agency.task", "POST", "/vlaio/taken/{check}", {}, {"an.vlaio", "bea.beheer"}),
+    ("agency.claim", "POST", "/vlaio/taken/{check}/opnemen", {}, {"an.vlaio", "bea.beheer"}),
+    ("agency.release", "POST", "/vlaio/taken/{check}/vrijgeven", {}, {"an.vlaio", "bea.beheer"}),
+]
+
+# Someone with the right role reaching into another organisation's or bureau's things.
+CROSSINGS: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("piet.andere", "GET", "/aanbieder/aanvragen/{acme_case}", {}),
+    ("piet.andere", "GET", "/aanbieder/registraties/{acme_number}/attest.pdf", {}),
+    ("jan.acme", "GET", "/aanbieder/registraties/{other_number}/attest.pdf", {}),
+    ("admin.acme", "GET", "/aanbieder/registraties/{other_number}/attest.pdf", {}),
+    ("jan.acme", "GET", "/aanbieder/taken/{other_sign}", {}),
+    (
+        "jan.acme",
+        "POST",
+        "/aanbieder/taken/{other_sign}",
+        {"declaration_accepted": "1", "declared_by": "Jan"},
+    ),
+    ("piet.andere", "GET", "/aanbieder/taken/{acme_sign}", {}),
+    ("jan.acme", "GET", "/aanbieder/taken/{check}", {}),
+    ("admin.acme", "POST", "/aanbieder/gebruikers/{piet}", {"action": "grant"}),
+    ("auditor.dnv", "GET", "/auditbureau/audits/{kiwa_wait}", {}),
+    ("auditor.dnv", "POST", "/auditbureau/audits/{kiwa_wait}", {"report_id": "X", "audit_type": "full"}),
+]
+
+
+def _call(client: FlaskClient, method: str, path: str, data: dict[str, Any]) -> Any:
+    if method == "GET":
+        return client.get(path)
+    return client.post(path, data={**data, "csrf_token": csrf_token(client, "/login")})
+
+
+def test_the_table_names_every_route_of_the_three_audiences(app: Flask) -> None:
+    mine = {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.split(".")[0] in ("provider", "bureau", "agency")
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    assert mine == {(endpoint, method) for endpoint, method, *_ in ROUTES}
+
+
+def test_every_route_against_every_role(world: World) -> None:
+    for endpoint, method, template, data, allowed in ROUTES:
+        path = template.format(**world.ids)
+        anonymous = _call(world.clients["anonymous"], method, path, data)
+        assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"], (endpoint, method)
+        for name in PEOPLE:
+            response = _call(world.clients[name], method, path, data)
+            if name in allowed:
+                assert response.status_code not in (403, 404), (endpoint, method, name)
+                assert "/login" not in response.headers.get("Location", ""), (endpoint, method, name)
+            else:
+                assert response.status_code == 403, (endpoint, method, name, response.status_code)
+
+
+def test_no_reaching_into_another_organisation_or_bureau(world: World) -> None:
+    for name, method, template, data in CROSSINGS:
+        response = _call(world.clients[name], method, template.format(**world.ids), data)
+        assert response.status_code in (403, 404), (name, method, template, response.status_code)
+    jan = world.clients["jan.acme"]
+    assert jan.get("/aanbieder/registraties/DV.O999999/attest.pdf").status_code == 404
+    other = world.clients["piet.andere"].get("/aanbieder/").get_data(as_text=True)
+    assert world.ids["acme_number"] not in other and "APP-M-000001" not in other
+    assert world.ids["other_number"] in other
+
+
+def test_markup_in_a_company_name_is_shown_as_text(app: Flask, engine: Engine) -> None:
+    grant(engine, "jan.acme")
+    jan = client_of(app, "jan.acme")
+    typed = {
+        "company_name": SCRIPT,
+        "email": "info@acme.be",
+        "iban": "BE48 0011 2345 6727",
+        "bic": "GEBABEBB",
+        "services": ["training"],
+        "provider_type": "private",
+    }
+    refused = post(jan, "/aanbieder/aanvragen/nieuw", {**typed, "iban": "BE00"}).get_data(as_text=True)
+    accepted = post(jan, "/aanbieder/aanvragen/nieuw", typed)
+    case = int(accepted.headers["Location"].rsplit("/", 1)[-1])
+    complete(engine, case, "sign_declaration", {"declaration_accepted": True, "declared_by": "<b>Jan</b>"})
+    complete(engine, case, "check_declaration", {"decision": "approve"})
+    [choose] = ready(engine, case, "choose_bureau")
+    pages = [
+        refused,
+        jan.get("/aanbieder/").get_data(as_text=True),
+        jan.get(f"/aanbieder/aanvragen/{case}").get_data(as_text=True),
+        jan.get(f"/aanbieder/taken/{choose}").get_data(as_text=True),
+        client_of(app, "an.vlaio").get(f"/vlaio/taken/{choose}").get_data(as_text=True),
+    ]
+    complete(engine, case, "choose_bureau", {"audit_bureau": "dnv", "audit_hours": 8})
+    auditor = client_of(app, "auditor.dnv")
+    pages += [
+        auditor.get("/auditbureau/").get_data(as_text=True),
+        auditor.get(f"/auditbureau/audits/{case}").get_data(as_text=True),
+    ]
+    for html in pages:
+        assert "<script>alert(1)</script>" not in html and "<b>Jan</b>" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; BV" in html
+
+
+def test_a_post_without_csrf_token_is_refused(world: World, engine: Engine) -> None:
+    ids = world.ids
+    posts = [
+        ("jan.acme", "/aanbieder/aanvragen/nieuw"),
+        ("jan.acme", f"/aanbieder/taken/{ids['acme_sign']}"),
+        ("admin.acme", f"/aanbieder/gebruikers/{ids['kees']}"),
+        ("auditor.dnv", f"/auditbureau/audits/{ids['dnv_wait']}"),
+        ("an.vlaio", f"/vlaio/taken/{ids['check']}"),
+        ("an.vlaio", f"/vlaio/taken/{ids['check']}/opnemen"),
+        ("an.vlaio", f"/vlaio/taken/{ids['check']}/vrijgeven"),
+    ]
+    data = {"action": "grant", "decision": "approve", "declaration_accepted": "1", "declared_by": "Jan"}
+    for name, path in posts:
+        assert world.clients[name].post(path, data=data).status_code == 400, path
+    with engine.transaction() as db:
+        assert engine.task(db, ids["check"]).claimed_by is None
+        assert engine.task(db, ids["acme_sign"]).status == "ready"
+        kees = db.get(Person, ids["kees"])
+        assert kees is not None and people.roles_of(db, kees) == set()
+
+
+def test_logging_in_again_keeps_the_rights_of_the_new_person(app: Flask) -> None:
+    client = app.test_client()
+    login(client, "auditor.dnv")
+    assert client.get("/auditbureau/").status_code == 200
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    login(client, "an.vlaio")
+    assert client.get("/auditbureau/").status_code == 403 and client.get("/vlaio/").status_code == 200

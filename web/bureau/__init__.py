@@ -1,0 +1,59 @@
+"""The audit bureau's pages (``/auditbureau``): the audits assigned to my bureau and the report form
+that delivers the ``audit_report`` message."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from .. import formrender, i18n
+from ..provider import casework
+
+bp = Blueprint("bureau", __name__, url_prefix="/auditbureau", template_folder="templates")
+
+TEXTS: dict[str, str] = {
+    "Audits van %s": "Audits of %s",
+    "Open audits": "Open audits",
+    "Afgehandelde audits": "Completed audits",
+    "Lopende registraties: verlengingsaudit": "Running registrations: renewal audit",
+    "Deze registraties lopen; een verlenging vraagt een nieuwe audit, die u hier indient.": "These "
+    "registrations are running; a renewal needs a new audit, which you submit here.",
+    "Geen lopende registraties.": "No running registrations.",
+    "Verlengingsaudit indienen": "Submit the renewal audit",
+    "Geen open audits.": "No open audits.",
+    "Geen afgehandelde audits.": "No completed audits.",
+    "Aanvraag": "Application",
+    "Naam van de onderneming": "Company name",
+    "Diensten": "Services",
+    "Verwacht": "Expected",
+    "Geschat aantal uren": "Estimated hours",
+    "Stand van zaken": "Progress",
+    "Rapport": "Report",
+    "Auditrapport indienen": "Submit the audit report",
+    "Auditrapport voor %s": "Audit report for %s",
+    "Rapportnummer": "Report id",
+    "Uw eigen kenmerk van het rapport; hetzelfde rapport twee keer indienen telt één keer.": "Your own "
+    "reference of the report; the same report submitted twice counts once.",
+    "Type audit": "Audit type",
+    "Scores per module": "Scores per module",
+    "Conformiteit": "Conformity",
+    "Aantoonbaarheid": "Demonstrability",
+    "Termijn opvolgingsaudit": "Follow-up audit deadline",
+    "Alleen bij een voorwaardelijk resultaat (een G-score). Zonder datum geldt 6 maanden.": "Only for a "
+    "conditional result (a G score). Without a date, 6 months apply.",
+    "Een beperkte audit (starter) scoort ervaring en klanttevredenheid niet; een opvolgingsaudit scoort "
+    "alleen de modules die opnieuw beoordeeld worden.": "A limited audit (starter) does not score experience "
+    "and customer satisfaction; a follow-up audit scores only the modules being assessed again.",
+    "Dit dossier wacht niet op een auditrapport.": "This case is not waiting for an audit report.",
+    "Het auditrapport %s is bezorgd aan VLAIO.": "The audit report %s has been delivered to VLAIO.",
+    "Het auditrapport %s werd al eerder ontvangen; het telt één keer.": "The audit report %s was already "
+    "received; it counts once.",
+    "Terug naar de audits": "Back to the audits",
+    "Rapport indienen": "Submit report",
+}
+
+
+def init_app(app: Flask) -> None:
+    from . import views  # noqa: F401  (the routes register themselves on bp)
+
+    app.register_blueprint(bp)
+    i18n.add_translations({**formrender.TEXTS, **casework.TEXTS, **TEXTS})

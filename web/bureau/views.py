@@ -1,0 +1,148 @@
+"""An auditor's audits (its own bureau's only) and the audit report form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, g, redirect, render_template, request, url_for
+
+from engine.errors import Conflict, InvalidInput
+from engine.views import InstanceDetail
+
+from .. import formrender
+from ..access import organisation_of, require_case, visible_cases
+from ..auth import engine, roles_required
+from ..formrender import Field, Option
+from ..i18n import translate
+from ..provider import casework
+from . import bp
+
+ASPECTS = {"conformity": "Conformiteit", "demonstrability": "Aantoonbaarheid"}
+REPORT_ID_HINT = "Uw eigen kenmerk van het rapport; hetzelfde rapport twee keer indienen telt één keer."
+DEADLINE_HINT = "Alleen bij een voorwaardelijk resultaat (een G-score). Zonder datum geldt 6 maanden."
+
+
+def _row(d: InstanceDetail) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "key": d.business_key,
+        "company": d.data.get("company_name"),
+        "services": [casework.word(casework.SERVICES, s) for s in d.data.get("services") or []],
+        "hours": d.data.get("audit_hours"),
+        "phase": casework.phase(d),
+        "waiting": casework.waiting_report(d),
+        "expected": casework.word(casework.AUDIT_TYPES, casework.expected_audit(d)),
+        "report_id": d.data.get("report_id"),
+        "updated_at": d.updated_at,
+    }
+
+
+@bp.get("/")
+@roles_required("auditbureau")
+def index() -> Any:
+    eng = engine()
+    with eng.transaction() as db:
+        org_name = organisation_of(db, g.person).name
+        rows = [_row(d) for d in visible_cases(db, eng, g.person, g.roles)]
+    return render_template(
+        "bureau/index.html",
+        org_name=org_name,
+        open_rows=[r for r in rows if r["waiting"] in ("wait_report", "wait_follow_up")],
+        renewal_rows=[r for r in rows if r["waiting"] == "wait_renewal"],
+        past_rows=[r for r in rows if not r["waiting"]],
+    )
+
+
+def report_fields() -> tuple[list[Field], list[tuple[str, str, list[Field]]], Field]:
+    """(head fields, one (module, label, [two selects]) per module, the deadline field)."""
+    head = [
+        Field(
+            "report_id",
+            translate("Rapportnummer"),
+            "text",
+            required=True,
+            max_length=100,
+            hint=translate(REPORT_ID_HINT),
+        ),
+        Field(
+            "audit_type",
+            translate("Type audit"),
+            "radio",
+            required=True,
+            options=tuple(Option(k, casework.word(casework.AUDIT_TYPES, k)) for k in casework.AUDIT_TYPES),
+        ),
+    ]
+    scores = tuple(Option(k, casework.word(casework.SCORES, k)) for k in casework.SCORES)
+    modules = [
+        (
+            module,
+            casework.word(casework.MODULES, module),
+            [
+                Field(f"scores.{module}.{aspect}", translate(word), "select", options=scores)
+                for aspect, word in ASPECTS.items()
+            ],
+        )
+        for module in casework.MODULES
+    ]
+    deadline = Field(
+        "follow_up_deadline",
+        translate("Termijn opvolgingsaudit"),
+        "date",
+        hint=translate(DEADLINE_HINT),
+    )
+    return head, modules, deadline
+
+
+def payload_of(key: str, form: Any) -> dict[str, Any]:
+    """The ``audit_report`` message from the form: only the modules that were scored."""
+    scores: dict[str, dict[str, str]] = {}
+    for module in casework.MODULES:
+        given = {a: str(form.get(f"scores.{module}.{a}", "")).strip() for a in ASPECTS}
+        if any(given.values()):
+            scores[module] = {a: v for a, v in given.items() if v}
+    return {
+        "application_id": key,
+        "report_id": str(form.get("report_id", "")).strip(),
+        "audit_type": str(form.get("audit_type", "")).strip(),
+        "scores": scores,
+        "follow_up_deadline": str(form.get("follow_up_deadline", "")).strip() or None,
+    }
+
+
+@bp.route("/audits/<int:instance_id>", methods=["GET", "POST"])
+@roles_required("auditbureau")
+def report(instance_id: int) -> Any:
+    eng = engine()
+    with eng.transaction() as db:
+        detail = require_case(db, eng, g.person, g.roles, instance_id)
+    waiting = casework.waiting_report(detail) is not None
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {"audit_type": casework.expected_audit(detail)}
+    if request.method == "POST":
+        if not waiting:
+            raise Conflict(translate("Dit dossier wacht niet op een auditrapport."))
+        values = {k: str(v) for k, v in request.form.items() if k != "csrf_token"}
+        payload = payload_of(detail.business_key or "", request.form)
+        actor = g.person.username
+        result = casework.attempt(eng, lambda db: eng.message(db, "audit_report", None, payload, actor=actor))
+        if isinstance(result, InvalidInput):
+            errors = formrender.messages(result)
+        else:
+            text = "Het auditrapport %s is bezorgd aan VLAIO."
+            if result.status == "duplicate":
+                text = "Het auditrapport %s werd al eerder ontvangen; het telt één keer."
+            flash(translate(text) % payload["report_id"])
+            return redirect(url_for("bureau.index"))
+    head, modules, deadline = report_fields()
+    shown = [*head, *(f for _, _, pair in modules for f in pair), deadline]
+    return render_template(
+        "bureau/report.html",
+        detail=detail,
+        waiting=waiting,
+        head=head,
+        modules=modules,
+        deadline=deadline,
+        known=[f.name for f in shown] + [f"scores.{m}" for m in casework.MODULES],
+        values=values,
+        errors=errors,
+    ), (400 if errors else 200)

@@ -1,0 +1,79 @@
+"""The provider's pages (``/aanbieder``): applications, registrations and certificates, applying, the
+provider's own tasks, and for a local administrator the people of the organisation."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from .. import formrender, i18n
+from . import casework
+
+bp = Blueprint("provider", __name__, url_prefix="/aanbieder", template_folder="templates")
+
+TEXTS: dict[str, str] = {
+    "Mijn aanvragen en registraties": "My applications and registrations",
+    "Mijn registraties": "My registrations",
+    "Nieuwe aanvraag": "New application",
+    "Aanvraag indienen": "Submit the application",
+    "Uw aanvraag %s is ingediend.": "Your application %s has been submitted.",
+    "Aanvraag": "Application",
+    "Ingediend op": "Submitted on",
+    "Laatst gewijzigd": "Last changed",
+    "Status": "Status",
+    "Stand van zaken": "Progress",
+    "Registratienummer": "Registration number",
+    "Dienst": "Service",
+    "Diensten": "Services",
+    "Geldig van": "Valid from",
+    "Geldig tot": "Valid until",
+    "Attest": "Certificate",
+    "Attest (PDF)": "Certificate (PDF)",
+    "U hebt nog geen aanvragen.": "You have no applications yet.",
+    "U hebt nog geen registraties.": "You have no registrations yet.",
+    "Te doen": "To do",
+    "Geen openstaande taken.": "No open tasks.",
+    "Openen": "Open",
+    "Verlenging": "Renewal",
+    "De registratie loopt tot %s.": "The registration runs until %s.",
+    "Een verlenging vraagt een nieuwe audit: laat die tijdig uitvoeren door een erkend auditbureau. "
+    "Het auditbureau bezorgt het rapport aan VLAIO; bij een positief rapport loopt de registratie verder "
+    "met hetzelfde registratienummer.": "A renewal needs a new audit: have it done in time by an appointed "
+    "audit bureau. The bureau sends the report to VLAIO; with a positive report the registration goes on "
+    "with the same registration number.",
+    "Na de einddatum moet u opnieuw de volledige aanvraag doorlopen.": "After the end date you must go "
+    "through the full application again.",
+    "Dossier": "Case",
+    "Gegevens van de aanvraag": "Application data",
+    "Naam van de onderneming": "Company name",
+    "Ondernemingsnummer": "Enterprise number",
+    "E-mailadres": "E-mail address",
+    "Auditbureau": "Audit bureau",
+    "Registraties": "Registrations",
+    "Terug naar het overzicht": "Back to the overview",
+    "Deze verklaring op eer geldt voor de dienst:": "This declaration of honour is for the service:",
+    "Taak afronden": "Complete the task",
+    "De taak is afgerond.": "The task is completed.",
+    "Deze taak is al afgerond of niet meer open.": "This task is already completed or no longer open.",
+    "Gebruikers van %s": "Users of %s",
+    "Naam": "Name",
+    "Gebruikersnaam": "Username",
+    "Profiel dienstverlener kmo-portefeuille": "Profile service provider kmo-portefeuille",
+    "Rollen": "Roles",
+    "Recht toekennen": "Grant the right",
+    "Recht intrekken": "Revoke the right",
+    "ja": "yes",
+    "nee": "no",
+    "%s kreeg het profiel dienstverlener.": "%s was given the provider profile.",
+    "%s heeft het profiel dienstverlener niet meer.": "%s no longer has the provider profile.",
+    "Gebruikersrecht VLAIO INKOM GEBRUIKER, profiel DIENSTVERLENER KMO-PORTEFEUILLE: wie het heeft, kan "
+    "aanvragen indienen en de taken van de onderneming afronden.": "User right VLAIO INKOM GEBRUIKER, "
+    "profile DIENSTVERLENER KMO-PORTEFEUILLE: whoever has it can submit applications and complete the "
+    "company's tasks.",
+}
+
+
+def init_app(app: Flask) -> None:
+    from . import apply, users, views  # noqa: F401  (the routes register themselves on bp)
+
+    app.register_blueprint(bp)
+    i18n.add_translations({**formrender.TEXTS, **casework.TEXTS, **TEXTS})

@@ -1,0 +1,190 @@
+"""Words for cases and registrations shared by the provider, bureau and agency pages.
+
+Phases, statuses and services in Dutch (English through the catalog), where a case waits for an audit
+report, and the input a user task was made with (which service a declaration is for).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from engine.errors import InvalidInput
+from engine.views import InstanceDetail
+
+from ..i18n import translate
+
+T = TypeVar("T")
+
+SERVICES = {"training": "Opleiding", "advice": "Advies"}
+REGISTRATION_STATUS = {
+    "provisional": "Voorlopig",
+    "conditional": "Voorwaardelijk",
+    "active": "Actief",
+    "stopped": "Stopgezet",
+    "expired": "Verlopen",
+}
+CASE_STATUS = {
+    "running": "Bezig",
+    "waiting": "Lopend",
+    "completed": "Afgesloten",
+    "cancelled": "Geannuleerd",
+    "error": "Fout (in behandeling)",
+    "suspended": "Geschorst",
+}
+# Where a case stands, by the element it waits at (first match wins).
+PHASES = (
+    ("sign_declaration", "Verklaring op eer ondertekenen"),
+    ("check_declaration", "Verklaring op eer wordt nagekeken"),
+    ("choose_bureau", "Auditbureau kiezen"),
+    ("wait_report", "Wacht op het auditrapport"),
+    ("decide", "Beslissing door VLAIO"),
+    ("wait_follow_up", "Wacht op de opvolgingsaudit"),
+    ("wait_renewal", "Geregistreerd; een verlenging vraagt een nieuwe audit"),
+)
+# Elements that wait for an audit report, and the kind of audit they expect.
+REPORT_WAITS = {"wait_report": "full", "wait_follow_up": "follow_up", "wait_renewal": "full"}
+AUDIT_TYPES = {
+    "full": "Volledige audit",
+    "limited": "Beperkte audit (starter)",
+    "follow_up": "Opvolgingsaudit",
+}
+MODULES = {
+    "activity": "Activiteit",
+    "experience": "Ervaring",
+    "satisfaction": "Klanttevredenheid",
+    "knowledge": "Kennis van de kmo-portefeuille",
+    "integrity": "Integriteit",
+}
+SCORES = {"B": "B - beperkt", "G": "G - gedeeltelijk", "T": "T - toereikend", "V": "V - volkomen"}
+
+TEXTS: dict[str, str] = {
+    "Opleiding": "Training",
+    "Advies": "Advice",
+    "Voorlopig": "Provisional",
+    "Voorwaardelijk": "Conditional",
+    "Actief": "Active",
+    "Stopgezet": "Stopped",
+    "Verlopen": "Expired",
+    "Bezig": "Running",
+    "Lopend": "Open",
+    "Afgesloten": "Closed",
+    "Geannuleerd": "Cancelled",
+    "Fout (in behandeling)": "Error (being handled)",
+    "Geschorst": "Suspended",
+    "Geweigerd": "Refused",
+    "Geregistreerd": "Registered",
+    "Verklaring op eer ondertekenen": "Sign the declaration of honour",
+    "Verklaring op eer wordt nagekeken": "Declaration of honour being checked",
+    "Auditbureau kiezen": "Choose an audit bureau",
+    "Wacht op het auditrapport": "Waiting for the audit report",
+    "Beslissing door VLAIO": "Decision by VLAIO",
+    "Wacht op de opvolgingsaudit": "Waiting for the follow-up audit",
+    "Geregistreerd; een verlenging vraagt een nieuwe audit": "Registered; a renewal needs a new audit",
+    "Volledige audit": "Full audit",
+    "Beperkte audit (starter)": "Limited audit (starter)",
+    "Opvolgingsaudit": "Follow-up audit",
+    "Activiteit": "Activity",
+    "Ervaring": "Experience",
+    "Klanttevredenheid": "Customer satisfaction",
+    "Kennis van de kmo-portefeuille": "Knowledge of the kmo-portefeuille",
+    "Integriteit": "Integrity",
+    "B - beperkt": "B - limited",
+    "G - gedeeltelijk": "G - partial",
+    "T - toereikend": "T - adequate",
+    "V - volkomen": "V - complete",
+    # task names of the diagrams
+    "Verklaring op eer ondertekenen (per dienst)": "Sign the declaration of honour (per service)",
+    "Verklaring op eer nakijken": "Check the declaration of honour",
+    "Beslissen over registratie": "Decide on the registration",
+    "Laattijdig auditrapport opvolgen": "Follow up a late audit report",
+}
+
+
+def word(table: dict[str, str], key: Any) -> str:
+    """``key`` in words from ``table``, in the current language (the key itself when unknown)."""
+    return translate(table[key]) if key in table else str(key or "-")
+
+
+def phase(detail: InstanceDetail) -> str:
+    """Where the case stands, in words."""
+    for element, text in PHASES:
+        if element in detail.active_elements:
+            return translate(text)
+    if detail.status == "completed":
+        return translate("Geweigerd" if detail.data.get("refusal_reason") else "Afgesloten")
+    return word(CASE_STATUS, detail.status)
+
+
+def waiting_report(detail: InstanceDetail) -> str | None:
+    """The element at which the case waits for an ``audit_report``, or None."""
+    for sub in detail.subscriptions:
+        if sub.message_name == "audit_report":
+            return sub.element_id
+    return None
+
+
+def expected_audit(detail: InstanceDetail) -> str:
+    """The audit type the waiting case expects (a starter's first audit is limited)."""
+    element = waiting_report(detail) or "wait_report"
+    expected = detail.data.get("expected_audit_type")
+    if element == "wait_report" and isinstance(expected, str):
+        return expected
+    return REPORT_WAITS.get(element, "full")
+
+
+def shown(value: Any) -> str:
+    """A data value as text (lists and objects as compact JSON); the template escapes it."""
+    if value is None:
+        return "-"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def task_input(engine: Any, db: Session, task_id: str) -> dict[str, Any]:
+    """The data a ready user task holds (e.g. ``service`` for one declaration of honour).
+
+    Uses ``Engine.task_data`` when the engine offers it; otherwise reads the task from the stored
+    workflow the way ``Engine.show`` does.
+    """
+    reader = getattr(engine, "task_data", None)
+    if callable(reader):
+        data: dict[str, Any] = reader(db, task_id)
+        return data
+    from engine import projections, state
+    from engine.models import ProcessInstance
+
+    view = engine.task(db, task_id)
+    inst = db.get(ProcessInstance, view.instance_id)
+    if inst is None:
+        return {}
+    version = engine.runtime.specs.version(db, inst.process_version_id)
+    spec, subs = engine.runtime.specs.get(db, version)
+    wf, _ = state.load(db, inst.id, inst.skeleton, spec, subs)
+    task = projections.find_task(wf, task_id)
+    if task is None:
+        return {}
+    plain: dict[str, Any] = state.to_plain(dict(task.data))
+    return plain
+
+
+def attempt(engine: Any, call: Callable[[Session], T]) -> T | InvalidInput:
+    """Run an engine call that may refuse the input; return its result, or the refusal.
+
+    The call runs in a savepoint, so that a refusal rolls back only what the call changed. A full
+    rollback would expire every row the session loaded, also the process-version row the engine keeps
+    in its spec cache, and the next start of that process would fail (DetachedInstanceError).
+    """
+    from engine.runner import begin_write
+
+    with engine.transaction() as db:
+        begin_write(db)
+        try:
+            with db.begin_nested():
+                return call(db)
+        except InvalidInput as exc:
+            return exc
