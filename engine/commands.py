@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -386,3 +387,22 @@ def cmd_certificate(eng: Engine, args: argparse.Namespace) -> None:
             raise NotFound(f"no certificate for registration {args.number}")
         Path(args.out).write_bytes(cert.pdf)
     print(f"wrote {args.out} ({len(cert.pdf)} bytes, issued {cert.issued_at.isoformat()})")
+
+
+def cmd_token(eng: Engine, args: argparse.Namespace) -> None:
+    from tasks import people
+
+    with eng.transaction() as session:
+        person = people.find_person(session, args.username)
+        if person is None:
+            raise NotFound(f"no person {args.username}")
+        if args.action == "issue":
+            token = people.issue_token(session, person, args.label or "api", clock.now())
+            print(token)
+            print(
+                "(shown once: kmop keeps only its hash; the API takes it as 'Authorization: Bearer …')",
+                file=sys.stderr,
+            )
+        else:
+            count = people.revoke_tokens(session, person, args.label)
+            print(f"revoked {count} token(s) of {person.username}")

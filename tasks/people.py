@@ -124,6 +124,18 @@ def issue_token(session: Session, person: Person, label: str, now: datetime) -> 
     return token
 
 
+def revoke_tokens(session: Session, person: Person, label: str | None = None) -> int:
+    """Revoke a person's API tokens (all, or those with ``label``); return how many."""
+    query = delete(ApiToken).where(ApiToken.person_id == person.id)
+    if label is not None:
+        query = query.where(ApiToken.label == label)
+    return int(session.execute(query).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def find_person(session: Session, username: str) -> Person | None:
+    return session.scalars(select(Person).where(Person.username == username.strip().lower())).first()
+
+
 def person_for_token(session: Session, token: str, now: datetime) -> Person | None:
     row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _hash(token))).first()
     if row is None:

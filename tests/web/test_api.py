@@ -450,3 +450,16 @@ def test_the_openapi_document_describes_every_route(app: Flask, client: FlaskCli
     for name in ("BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict"):
         schema = doc["components"]["responses"][name]["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/Error"}
+
+
+def test_a_token_issued_on_the_command_line_works_until_revoked(app: Any, client: Any, capsys: Any) -> None:
+    from engine.cli import main as kmop
+
+    engine = app.extensions["kmop"]
+    assert kmop(["token", "issue", "auditor.dnv", "--label", "bureau-system"], engine=engine) == 0
+    token = capsys.readouterr().out.strip()
+    assert token.startswith("kmop_")
+    assert client.get("/api/v1/cases", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert kmop(["token", "revoke", "auditor.dnv"], engine=engine) == 0
+    assert client.get("/api/v1/cases", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert kmop(["token", "issue", "nobody"], engine=engine) == 4
