@@ -62,12 +62,31 @@ class Sizes:
     trickle: int = 200
 
 
-DEFAULT = Sizes(rounds=5, per_round=300, warmup=50, batch=100, storage_instances=300,
-                long_lengths=(2, 50, 200), steps_per_size=10, timers=10_000, timer_batch=500,
-                profile_starts=300)
-QUICK = Sizes(rounds=3, per_round=20, warmup=5, batch=10, storage_instances=20,
-              long_lengths=(2, 40), steps_per_size=3, timers=150, timer_batch=50, profile_starts=30,
-              trickle=40)
+DEFAULT = Sizes(
+    rounds=5,
+    per_round=300,
+    warmup=50,
+    batch=100,
+    storage_instances=300,
+    long_lengths=(2, 50, 200),
+    steps_per_size=10,
+    timers=10_000,
+    timer_batch=500,
+    profile_starts=300,
+)
+QUICK = Sizes(
+    rounds=3,
+    per_round=20,
+    warmup=5,
+    batch=10,
+    storage_instances=20,
+    long_lengths=(2, 40),
+    steps_per_size=3,
+    timers=150,
+    timer_batch=50,
+    profile_starts=30,
+    trickle=40,
+)
 
 
 # ------------------------------------------------------------------------------------------- output
@@ -248,8 +267,11 @@ def measure_rates(runners: dict[str, Callable[[int], None]], sizes: Sizes) -> di
             run(sizes.per_round)
             rates[label].append(sizes.per_round / (time.perf_counter() - t0))
     return {
-        label: {"per_s": median(values), "ms_per_instance": 1000 / median(values),
-                "rounds": [round(v, 1) for v in values]}
+        label: {
+            "per_s": median(values),
+            "ms_per_instance": 1000 / median(values),
+            "rounds": [round(v, 1) for v in values],
+        }
         for label, values in rates.items()
     }
 
@@ -279,15 +301,21 @@ def throughput(dbs: Databases, url: str, sizes: Sizes, with_raw: bool = True) ->
 
 def print_throughput(title: str, res: dict[str, Any], raw: dict[str, Any], sizes: Sizes) -> None:
     say(f"\n== 1. Throughput: ten_tasks (10 script tasks + 1 gateway), {title}")
-    say(f"   {sizes.rounds} interleaved rounds of {sizes.per_round} instances after {sizes.warmup} warm-up; "
-        "median of rounds")
+    say(
+        f"   {sizes.rounds} interleaved rounds of {sizes.per_round} instances after {sizes.warmup} warm-up; "
+        "median of rounds"
+    )
     for label, fig in {**raw, **res}.items():
-        say(f"   {label:<22} {fig['per_s']:8.1f} inst/s  {fig['ms_per_instance']:6.2f} ms/inst  "
-            f"rounds {fig['rounds']}")
+        say(
+            f"   {label:<22} {fig['per_s']:8.1f} inst/s  {fig['ms_per_instance']:6.2f} ms/inst  "
+            f"rounds {fig['rounds']}"
+        )
     sandboxed = raw["raw_sandboxed"]["per_s"]
     for label in res:
-        say(f"   ratio {label}/raw_sandboxed = {res[label]['per_s'] / sandboxed:.2f}   "
-            f"(/raw_default = {res[label]['per_s'] / raw['raw_default']['per_s']:.2f})")
+        say(
+            f"   ratio {label}/raw_sandboxed = {res[label]['per_s'] / sandboxed:.2f}   "
+            f"(/raw_default = {res[label]['per_s'] / raw['raw_default']['per_s']:.2f})"
+        )
 
 
 # ---------------------------------------------------------------------------------- 2. storage
@@ -311,17 +339,27 @@ def payload_bytes(session: Session, process_key: str) -> dict[str, Any]:
     task_bytes = one(select(func.sum(length(InstanceTaskState.body))).where(in_tasks))
     hist_rows = one(select(func.count()).select_from(HistoryEntry).where(HistoryEntry.instance_id.in_(ids)))
     hist_bytes = one(
-        select(func.sum(length(cast(HistoryEntry.detail, Text)) + length(HistoryEntry.event)
-                        + func.coalesce(length(HistoryEntry.element_id), 0)
-                        + func.coalesce(length(HistoryEntry.actor), 0)))
-        .where(HistoryEntry.instance_id.in_(ids))
+        select(
+            func.sum(
+                length(cast(HistoryEntry.detail, Text))
+                + length(HistoryEntry.event)
+                + func.coalesce(length(HistoryEntry.element_id), 0)
+                + func.coalesce(length(HistoryEntry.actor), 0)
+            )
+        ).where(HistoryEntry.instance_id.in_(ids))
     )
     ut_rows = one(select(func.count()).select_from(UserTask).where(UserTask.instance_id.in_(ids)))
     ut_bytes = one(
-        select(func.sum(length(UserTask.id) + length(UserTask.element_id) + length(UserTask.name)
-                        + length(UserTask.status) + func.coalesce(length(UserTask.lane), 0)
-                        + func.coalesce(length(UserTask.form), 0)))
-        .where(UserTask.instance_id.in_(ids))
+        select(
+            func.sum(
+                length(UserTask.id)
+                + length(UserTask.element_id)
+                + length(UserTask.name)
+                + length(UserTask.status)
+                + func.coalesce(length(UserTask.lane), 0)
+                + func.coalesce(length(UserTask.form), 0)
+            )
+        ).where(UserTask.instance_id.in_(ids))
     )
     wk_rows = one(select(func.count()).select_from(WakeUp).where(WakeUp.instance_id.in_(ids)))
     per = max(n, 1)
@@ -375,23 +413,33 @@ def kmop_runner_for(
     for first in range(0, n, batch):
         with eng.transaction() as s:
             for i in range(first, min(n, first + batch)):
-                eng.start(s, key, data(i) if data else {"n": i},
-                          business_key=business_key(i) if business_key else None)
+                eng.start(
+                    s,
+                    key,
+                    data(i) if data else {"n": i},
+                    business_key=business_key(i) if business_key else None,
+                )
 
 
 def print_storage(res: dict[str, Any]) -> None:
     say("\n== 2. Storage per instance (SQLite; text bytes of the columns that carry content)")
-    say("   process     state    skeleton  task rows (bytes)   history rows (bytes)   projections   total"
-        "   file growth")
+    say(
+        "   process     state    skeleton  task rows (bytes)   history rows (bytes)   projections   total"
+        "   file growth"
+    )
     labels = {"ten_tasks": "completed", "user_wait": "waiting"}
     for key, f in res.items():
-        say(f"   {key:<11} {labels[key]:<9}{f['skeleton_bytes']:7.0f} B  "
+        say(
+            f"   {key:<11} {labels[key]:<9}{f['skeleton_bytes']:7.0f} B  "
             f"{f['task_rows']:4.1f} ({f['task_bytes']:6.0f} B)"
             f"    {f['history_rows']:4.1f} ({f['history_bytes']:5.0f} B)      "
             f"{f['projection_rows']:3.1f} ({f['projection_bytes']:3.0f} B)  {f['total_bytes']:6.0f} B"
-            f"  {f['sqlite_file_growth_bytes']:7.0f} B")
-    say("   (file growth = SQLite file size after a WAL checkpoint, per instance: "
-        "includes indexes and page slack)")
+            f"  {f['sqlite_file_growth_bytes']:7.0f} B"
+        )
+    say(
+        "   (file growth = SQLite file size after a WAL checkpoint, per instance: "
+        "includes indexes and page slack)"
+    )
 
 
 # -------------------------------------------------------------------- 3. save cost versus change
@@ -409,17 +457,21 @@ def long_diagram(n: int) -> str:
         '    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>',
     ]
     for i in range(1, n + 1):
-        parts.append(f'    <bpmn:scriptTask id="s{i}"><bpmn:incoming>f{i - 1}</bpmn:incoming>'
-                     f'<bpmn:outgoing>f{i}</bpmn:outgoing>'
-                     f'<bpmn:script>x{i % 10} = {i}</bpmn:script></bpmn:scriptTask>')
-        parts.append(f'    <bpmn:sequenceFlow id="f{i - 1}" sourceRef="{"start" if i == 1 else f"s{i - 1}"}" '
-                     f'targetRef="s{i}" />')
+        parts.append(
+            f'    <bpmn:scriptTask id="s{i}"><bpmn:incoming>f{i - 1}</bpmn:incoming>'
+            f"<bpmn:outgoing>f{i}</bpmn:outgoing>"
+            f"<bpmn:script>x{i % 10} = {i}</bpmn:script></bpmn:scriptTask>"
+        )
+        parts.append(
+            f'    <bpmn:sequenceFlow id="f{i - 1}" sourceRef="{"start" if i == 1 else f"s{i - 1}"}" '
+            f'targetRef="s{i}" />'
+        )
     last = f"s{n}" if n else "start"
     parts += [
         f'    <bpmn:userTask id="first" name="First"><bpmn:incoming>f{n}</bpmn:incoming>'
-        '<bpmn:outgoing>g1</bpmn:outgoing></bpmn:userTask>',
+        "<bpmn:outgoing>g1</bpmn:outgoing></bpmn:userTask>",
         '    <bpmn:userTask id="second" name="Second"><bpmn:incoming>g1</bpmn:incoming>'
-        '<bpmn:outgoing>g2</bpmn:outgoing></bpmn:userTask>',
+        "<bpmn:outgoing>g2</bpmn:outgoing></bpmn:userTask>",
         '    <bpmn:endEvent id="end"><bpmn:incoming>g2</bpmn:incoming></bpmn:endEvent>',
         f'    <bpmn:sequenceFlow id="f{n}" sourceRef="{last}" targetRef="first" />',
         '    <bpmn:sequenceFlow id="g1" sourceRef="first" targetRef="second" />',
@@ -443,8 +495,9 @@ class StatementCounter:
     def reset(self) -> None:
         self.statements = self.task_rows = self.task_bytes = 0
 
-    def _on_execute(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-                    executemany: bool) -> None:
+    def _on_execute(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         if not self.active:
             return
         self.statements += 1
@@ -480,8 +533,13 @@ def save_cost(dbs: Databases, sizes: Sizes) -> dict[str, Any]:
         for k, iid in enumerate(ids):
             with eng.transaction() as s:
                 (task,) = eng.tasks(s, instance_id=iid)
-                rows.append(s.scalar(select(func.count()).select_from(InstanceTaskState)
-                                     .where(InstanceTaskState.instance_id == iid)))
+                rows.append(
+                    s.scalar(
+                        select(func.count())
+                        .select_from(InstanceTaskState)
+                        .where(InstanceTaskState.instance_id == iid)
+                    )
+                )
                 # read side alone: what every step pays to rebuild the workflow (grows with the instance)
                 inst = s.get(ProcessInstance, iid)
                 version = s.get(ProcessVersion, inst.process_version_id)
@@ -519,14 +577,20 @@ def save_cost(dbs: Databases, sizes: Sizes) -> dict[str, Any]:
 
 def print_save_cost(res: dict[str, Any]) -> None:
     say("\n== 3. Cost of one small step (complete user task 'first') versus instance size (SQLite)")
-    say("   instance                      task rows   rows written   bytes written   statements   step ms"
-        "   = load ms + rest ms")
+    say(
+        "   instance                      task rows   rows written   bytes written   statements   step ms"
+        "   = load ms + rest ms"
+    )
     for _key, f in res.items():
-        say(f"   {f['script_tasks']:4d} script tasks + 2 user   {f['task_rows_stored']:8.0f}"
+        say(
+            f"   {f['script_tasks']:4d} script tasks + 2 user   {f['task_rows_stored']:8.0f}"
             f"   {f['task_rows_written']:12.0f}   {f['task_bytes_written']:13.0f}   {f['statements']:10.0f}"
-            f"   {f['step_ms']:7.2f}   {f['load_ms']:9.2f} + {f['step_ms'] - f['load_ms']:7.2f}")
-    say("   (rows/bytes written = parameter sets of INSERT/UPDATE/DELETE on instance_task_state in that step;"
-        " load = state.load alone)")
+            f"   {f['step_ms']:7.2f}   {f['load_ms']:9.2f} + {f['step_ms'] - f['load_ms']:7.2f}"
+        )
+    say(
+        "   (rows/bytes written = parameter sets of INSERT/UPDATE/DELETE on instance_task_state in that step;"
+        " load = state.load alone)"
+    )
 
 
 # ----------------------------------------------------------------------------- 4. timer lateness
@@ -559,18 +623,36 @@ def timers(dbs: Databases, url: str, sizes: Sizes, workers: int) -> dict[str, An
     # Pilot: how fast can instances be created here? It sets the common due moment far enough ahead.
     # (Its instances wait for a date in 2099 and are left out of every figure below.)
     pilot = min(200, max(10, n // 10))
-    kmop_runner_for(eng, "timer_wait", 10, batch=10, data=lambda i: {"due_at": FAR_FUTURE},
-                    business_key=lambda i: f"pilot-warm-{i}")
+    kmop_runner_for(
+        eng,
+        "timer_wait",
+        10,
+        batch=10,
+        data=lambda i: {"due_at": FAR_FUTURE},
+        business_key=lambda i: f"pilot-warm-{i}",
+    )
     t0 = time.perf_counter()
-    kmop_runner_for(eng, "timer_wait", pilot, batch=min(pilot, sizes.timer_batch),
-                    data=lambda i: {"due_at": FAR_FUTURE}, business_key=lambda i: f"pilot-{i}")
+    kmop_runner_for(
+        eng,
+        "timer_wait",
+        pilot,
+        batch=min(pilot, sizes.timer_batch),
+        data=lambda i: {"due_at": FAR_FUTURE},
+        business_key=lambda i: f"pilot-{i}",
+    )
     rate = pilot / (time.perf_counter() - t0)
     lead = n / rate * 1.1 + (2.0 if n <= 1000 else 4.0) + (3.0 if workers > 1 else 0.0)
     due = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
     due_iso = due.isoformat()
     t0 = time.perf_counter()
-    kmop_runner_for(eng, "timer_wait", n, batch=sizes.timer_batch, data=lambda i: {"due_at": due_iso},
-                    business_key=lambda i: f"t-{i}")
+    kmop_runner_for(
+        eng,
+        "timer_wait",
+        n,
+        batch=sizes.timer_batch,
+        data=lambda i: {"due_at": due_iso},
+        business_key=lambda i: f"t-{i}",
+    )
     setup_s = time.perf_counter() - t0
     with eng.transaction() as s:
         pending = len([t for t in eng.timers(s) if t.due_at == due])
@@ -593,8 +675,10 @@ def timers(dbs: Databases, url: str, sizes: Sizes, workers: int) -> dict[str, An
             stop = ctx.Event()
             results = ctx.Queue()
             readies = [ctx.Event() for _ in range(workers)]
-            procs = [ctx.Process(target=_pg_worker_main, args=(url, r, stop, results), daemon=True)
-                     for r in readies]
+            procs = [
+                ctx.Process(target=_pg_worker_main, args=(url, r, stop, results), daemon=True)
+                for r in readies
+            ]
             for p in procs:
                 p.start()
             for r in readies:
@@ -608,8 +692,11 @@ def timers(dbs: Databases, url: str, sizes: Sizes, workers: int) -> dict[str, An
                 return out
 
         ready_margin = (due - datetime.now(UTC)).total_seconds()
-        query = (select(func.count()).select_from(ProcessInstance)
-                 .where(ProcessInstance.business_key.like("t-%"), ProcessInstance.status == "completed"))
+        query = (
+            select(func.count())
+            .select_from(ProcessInstance)
+            .where(ProcessInstance.business_key.like("t-%"), ProcessInstance.status == "completed")
+        )
         timeout = 60.0 if n <= 1000 else 900.0
         done_at: float | None = None
         try:
@@ -629,10 +716,12 @@ def timers(dbs: Databases, url: str, sizes: Sizes, workers: int) -> dict[str, An
     with eng.transaction() as s:
         ids = s.scalars(select(ProcessInstance.id).where(ProcessInstance.business_key.like("t-%"))).all()
         fired = s.execute(
-            select(HistoryEntry.instance_id, HistoryEntry.detail)
-            .where(HistoryEntry.event == "timer_fired",
-                   HistoryEntry.instance_id.in_(select(ProcessInstance.id)
-                                                .where(ProcessInstance.business_key.like("t-%"))))
+            select(HistoryEntry.instance_id, HistoryEntry.detail).where(
+                HistoryEntry.event == "timer_fired",
+                HistoryEntry.instance_id.in_(
+                    select(ProcessInstance.id).where(ProcessInstance.business_key.like("t-%"))
+                ),
+            )
         ).all()
         completed = s.scalar(query)
     per_instance = Counter(iid for iid, _ in fired)
@@ -665,20 +754,30 @@ def timers(dbs: Databases, url: str, sizes: Sizes, workers: int) -> dict[str, An
 
 def print_timers(title: str, f: dict[str, Any]) -> None:
     say(f"\n== 4. Timer lateness: {f['timers']:,} timers due at one moment, {title}")
-    say(f"   set-up: {f['timers']:,} instances in {f['setup_s']:.1f} s "
+    say(
+        f"   set-up: {f['timers']:,} instances in {f['setup_s']:.1f} s "
         f"({f['setup_per_s']:.0f}/s, batches per tx);"
-        f" worker(s) ready {f['workers_ready_before_due_s']:.1f} s before the due moment")
+        f" worker(s) ready {f['workers_ready_before_due_s']:.1f} s before the due moment"
+    )
     if f["workers_ready_before_due_s"] < 0:
-        say(f"   WARNING: set-up overran the due moment by {-f['workers_ready_before_due_s']:.1f} s;"
-            " the lateness below includes that")
-    say(f"   lateness (history timer_fired.late_seconds): p50 {f['late_p50_s']:.2f} s"
+        say(
+            f"   WARNING: set-up overran the due moment by {-f['workers_ready_before_due_s']:.1f} s;"
+            " the lateness below includes that"
+        )
+    say(
+        f"   lateness (history timer_fired.late_seconds): p50 {f['late_p50_s']:.2f} s"
         f"   p99 {f['late_p99_s']:.2f} s"
-        f"   max {f['late_max_s']:.2f} s   (min {f['late_min_s']:.3f} s)")
-    say(f"   drain: all {f['completed']:,} completed {f['drain_s']:.1f} s after the due moment"
-        f" = {f['timers_per_s']:.0f} timers/s; woken per worker {f['woken_per_worker']}")
-    say(f"   exactly once: {'YES' if f['exactly_once'] else 'NO'} ({f['fired_events']:,} timer_fired events,"
+        f"   max {f['late_max_s']:.2f} s   (min {f['late_min_s']:.3f} s)"
+    )
+    say(
+        f"   drain: all {f['completed']:,} completed {f['drain_s']:.1f} s after the due moment"
+        f" = {f['timers_per_s']:.0f} timers/s; woken per worker {f['woken_per_worker']}"
+    )
+    say(
+        f"   exactly once: {'YES' if f['exactly_once'] else 'NO'} ({f['fired_events']:,} timer_fired events,"
         f" max {f['max_fired_per_instance']} per instance)"
-        + (f"; worker log {f['worker_log']}" if f["worker_log"] else ""))
+        + (f"; worker log {f['worker_log']}" if f["worker_log"] else "")
+    )
 
 
 def trickle(dbs: Databases, url: str, sizes: Sizes, spacing_s: float = 0.05) -> dict[str, Any]:
@@ -692,10 +791,19 @@ def trickle(dbs: Databases, url: str, sizes: Sizes, spacing_s: float = 0.05) -> 
     n = sizes.trickle
     first_due = datetime.now(UTC) + timedelta(seconds=3)
     dues = [(first_due + timedelta(seconds=i * spacing_s)).isoformat() for i in range(n)]
-    kmop_runner_for(eng, "timer_wait", n, batch=50, data=lambda i: {"due_at": dues[i]},
-                    business_key=lambda i: f"trickle-{i}")
-    query = (select(func.count()).select_from(ProcessInstance)
-             .where(ProcessInstance.business_key.like("trickle-%"), ProcessInstance.status == "completed"))
+    kmop_runner_for(
+        eng,
+        "timer_wait",
+        n,
+        batch=50,
+        data=lambda i: {"due_at": dues[i]},
+        business_key=lambda i: f"trickle-{i}",
+    )
+    query = (
+        select(func.count())
+        .select_from(ProcessInstance)
+        .where(ProcessInstance.business_key.like("trickle-%"), ProcessInstance.status == "completed")
+    )
     with quiet_logs():
         worker = Worker(eng)
         worker.start()
@@ -709,21 +817,36 @@ def trickle(dbs: Databases, url: str, sizes: Sizes, spacing_s: float = 0.05) -> 
         finally:
             worker.stop()
     with eng.transaction() as s:
-        late = [float(d["late_seconds"]) for d in s.scalars(
-            select(HistoryEntry.detail).where(
-                HistoryEntry.event == "timer_fired",
-                HistoryEntry.instance_id.in_(
-                    select(ProcessInstance.id).where(ProcessInstance.business_key.like("trickle-%"))),
-            ))]
-    return {"timers": n, "per_second": 1 / spacing_s, "fired": len(late), "late_p50_s": percentile(late, 50),
-            "late_p99_s": percentile(late, 99), "late_max_s": max(late) if late else float("nan")}
+        late = [
+            float(d["late_seconds"])
+            for d in s.scalars(
+                select(HistoryEntry.detail).where(
+                    HistoryEntry.event == "timer_fired",
+                    HistoryEntry.instance_id.in_(
+                        select(ProcessInstance.id).where(ProcessInstance.business_key.like("trickle-%"))
+                    ),
+                )
+            )
+        ]
+    return {
+        "timers": n,
+        "per_second": 1 / spacing_s,
+        "fired": len(late),
+        "late_p50_s": percentile(late, 50),
+        "late_p99_s": percentile(late, 99),
+        "late_max_s": max(late) if late else float("nan"),
+    }
 
 
 def print_trickle(f: dict[str, Any]) -> None:
-    say(f"\n== 4b. Timer lateness under normal load: {f['timers']} timers due one after another, "
-        f"{f['per_second']:.0f} per second, SQLite, one in-process worker (poll 0.25 s)")
-    say(f"   fired {f['fired']}/{f['timers']}; lateness p50 {f['late_p50_s']:.3f} s"
-        f"   p99 {f['late_p99_s']:.3f} s   max {f['late_max_s']:.3f} s")
+    say(
+        f"\n== 4b. Timer lateness under normal load: {f['timers']} timers due one after another, "
+        f"{f['per_second']:.0f} per second, SQLite, one in-process worker (poll 0.25 s)"
+    )
+    say(
+        f"   fired {f['fired']}/{f['timers']}; lateness p50 {f['late_p50_s']:.3f} s"
+        f"   p99 {f['late_p99_s']:.3f} s   max {f['late_max_s']:.3f} s"
+    )
 
 
 # ------------------------------------------------------------------------------------ profiling
@@ -751,8 +874,15 @@ def profile_start(dbs: Databases, sizes: Sizes, top: int = 15) -> dict[str, list
             continue
         short = filename.replace(root + "/", "")
         short = short.split("site-packages/", 1)[-1]
-        rows.append({"function": f"{short}:{line}({name})", "calls": ncalls, "cum_s": cumtime,
-                     "per_start_ms": cumtime * 1000 / sizes.profile_starts, "share": cumtime / total})
+        rows.append(
+            {
+                "function": f"{short}:{line}({name})",
+                "calls": ncalls,
+                "cum_s": cumtime,
+                "per_start_ms": cumtime * 1000 / sizes.profile_starts,
+                "share": cumtime / total,
+            }
+        )
     rows.sort(key=lambda r: -r["cum_s"])
     own = [r for r in rows if r["function"].startswith(("engine/", "tasks/"))]
     return {"all": rows[:top], "kmop": own[:top]}
@@ -761,8 +891,10 @@ def profile_start(dbs: Databases, sizes: Sizes, top: int = 15) -> dict[str, list
 def print_profile(prof: dict[str, list[dict[str, Any]]], starts: int) -> None:
     titles = {"all": "kmop + SpiffWorkflow + SQLAlchemy code", "kmop": "kmop's own functions"}
     for key, rows in prof.items():
-        say(f"\n== cProfile of {starts} kmop starts (one per transaction): top {len(rows)} by cumulative"
-            f" time, {titles[key]}")
+        say(
+            f"\n== cProfile of {starts} kmop starts (one per transaction): top {len(rows)} by cumulative"
+            f" time, {titles[key]}"
+        )
         say("   cum ms/start  share  calls   function")
         for r in rows:
             say(f"   {r['per_start_ms']:11.2f}  {r['share'] * 100:4.0f} %  {r['calls']:6d}   {r['function']}")
@@ -813,27 +945,35 @@ def summary_table(fig: dict[str, Any], sizes: Sizes) -> list[str]:
     labels = (("ten_tasks", "completed ten_tasks"), ("user_wait", "instance waiting at a user task"))
     for key, label in labels:
         f = st[key]
-        lines.append(f"| stored bytes per {label} (task rows / total / file growth) | "
-                     f"{f['task_bytes']:.0f} / {f['total_bytes']:.0f} / "
-                     f"{f['sqlite_file_growth_bytes']:.0f} B | |")
+        lines.append(
+            f"| stored bytes per {label} (task rows / total / file growth) | "
+            f"{f['task_bytes']:.0f} / {f['total_bytes']:.0f} / "
+            f"{f['sqlite_file_growth_bytes']:.0f} B | |"
+        )
     for f in fig["save_cost"].values():
-        lines.append(f"| complete 1 user task after {f['script_tasks']} script tasks: "
-                     f"task rows written, step time | {f['task_rows_written']:.0f} rows "
-                     f"({f['task_bytes_written']:.0f} B), {f['step_ms']:.1f} ms"
-                     f" (load {f['load_ms']:.1f} ms) | |")
+        lines.append(
+            f"| complete 1 user task after {f['script_tasks']} script tasks: "
+            f"task rows written, step time | {f['task_rows_written']:.0f} rows "
+            f"({f['task_bytes_written']:.0f} B), {f['step_ms']:.1f} ms"
+            f" (load {f['load_ms']:.1f} ms) | |"
+        )
     tm = fig["timers"]
 
     def timer_cell(d: dict[str, Any] | None) -> str:
         if not d:
             return "-"
-        return (f"p50 {d['late_p50_s']:.2f} s, p99 {d['late_p99_s']:.2f} s, max {d['late_max_s']:.2f} s; "
-                f"{d['timers_per_s']:.0f} timers/s; exactly once: {'yes' if d['exactly_once'] else 'NO'}")
+        return (
+            f"p50 {d['late_p50_s']:.2f} s, p99 {d['late_p99_s']:.2f} s, max {d['late_max_s']:.2f} s; "
+            f"{d['timers_per_s']:.0f} timers/s; exactly once: {'yes' if d['exactly_once'] else 'NO'}"
+        )
 
     sq, pgt = tm.get("sqlite"), tm.get("postgres")
     n = (sq or pgt or {}).get("timers", 0)
     workers = f"1 worker / {pgt['workers']} worker processes" if pgt else "1 worker"
-    lines.append(f"| {n:,} timers due at once ({workers}): lateness, drain rate | {timer_cell(sq)} |"
-                 f" {timer_cell(pgt)} |")
+    lines.append(
+        f"| {n:,} timers due at once ({workers}): lateness, drain rate | {timer_cell(sq)} |"
+        f" {timer_cell(pgt)} |"
+    )
     return lines
 
 
@@ -842,8 +982,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of a few seconds")
     ap.add_argument("--pg", action="store_true", help="add PostgreSQL figures (throughput, 2-worker timers)")
     ap.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    ap.add_argument("--profile", action="store_true",
-                    help="cProfile the kmop start path and print the top 15")
+    ap.add_argument(
+        "--profile", action="store_true", help="cProfile the kmop start path and print the top 15"
+    )
     ap.add_argument("--timers", type=int, help="number of timers (default 10,000; --quick 150)")
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else DEFAULT
@@ -856,9 +997,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     started = time.perf_counter()
     fig: dict[str, Any] = {"mode": "quick" if args.quick else "default", "environment": environment()}
-    say(f"kmop benchmark ({fig['mode']}) — python {fig['environment']['python']}, "
+    say(
+        f"kmop benchmark ({fig['mode']}) — python {fig['environment']['python']}, "
         f"SQLAlchemy {fig['environment']['sqlalchemy']}, {fig['environment']['cpus']} CPUs, "
-        f"load average at start {fig['environment']['loadavg_at_start']}")
+        f"load average at start {fig['environment']['loadavg_at_start']}"
+    )
     dbs = Databases()
     try:
         thr = throughput(dbs, dbs.sqlite("throughput"), sizes)
@@ -896,8 +1039,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     fig["environment"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     fig["elapsed_s"] = time.perf_counter() - started
     fig["summary_table"] = summary_table(fig, sizes)
-    say(f"\n== Summary ({fig['mode']} mode, {fig['elapsed_s']:.0f} s, load average "
-        f"{fig['environment']['loadavg_at_start']} -> {fig['environment']['loadavg_at_end']})")
+    say(
+        f"\n== Summary ({fig['mode']} mode, {fig['elapsed_s']:.0f} s, load average "
+        f"{fig['environment']['loadavg_at_start']} -> {fig['environment']['loadavg_at_end']})"
+    )
     for line in fig["summary_table"]:
         say(line)
     failures = []
