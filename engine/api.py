@@ -24,12 +24,12 @@ from .config import Settings
 from .db import make_db, session_factory, upgrade
 from .errors import Conflict, InvalidInput, KmopError, NotFound
 from .models import (
+    DefinitionFile,
     HistoryEntry,
     Incident,
     MessageSubscription,
     ProcessInstance,
     ProcessVersion,
-    ServiceAttempt,
     UserTask,
     WakeUp,
 )
@@ -112,8 +112,6 @@ class Engine:
         rows = session.scalars(
             select(ProcessVersion).order_by(ProcessVersion.process_key, ProcessVersion.version)
         )
-        from .models import DefinitionFile
-
         views = []
         for v in rows:
             ids = [*v.file_ids.get("bpmn", []), *v.file_ids.get("dmn", []), *v.file_ids.get("form", [])]
@@ -123,8 +121,6 @@ class Engine:
 
     def diagram(self, session: Session, instance_id: int) -> str:
         """Return the BPMN XML of the file that defines the instance's process (for viewers)."""
-        from .models import DefinitionFile
-
         inst = self._instance(session, instance_id)
         version = self.runtime.specs.version(session, inst.process_version_id)
         for f in session.scalars(
@@ -449,7 +445,8 @@ class Engine:
             query = query.where(UserTask.instance_id == instance_id)
         if lane is not None:
             query = query.where(UserTask.lane == lane)
-        return [self._task_view(session, row) for row in session.scalars(query)]
+        now = clock.now()  # once per list: the simulated clock is a database read
+        return [self._task_view(session, row, now) for row in session.scalars(query)]
 
     def task(self, session: Session, task_id: str) -> TaskView:
         row = session.get(UserTask, task_id)
@@ -488,14 +485,6 @@ class Engine:
             )
             for i in session.scalars(query)
         ]
-
-    def service_failures(self, session: Session, instance_id: int) -> int:
-        total = session.scalar(
-            select(func.coalesce(func.sum(ServiceAttempt.failures), 0)).where(
-                ServiceAttempt.instance_id == instance_id
-            )
-        )
-        return int(total or 0)
 
     # --------------------------------------------------------------------------------- helpers
 
@@ -539,10 +528,10 @@ class Engine:
             sorted({*waiting, *waiting_events, *waiting_msgs}),
         )
 
-    def _task_view(self, session: Session, row: UserTask) -> TaskView:
+    def _task_view(self, session: Session, row: UserTask, now: datetime | None = None) -> TaskView:
         inst = session.get(ProcessInstance, row.instance_id)
         assert inst is not None
-        now = clock.now()
+        now = now or clock.now()
         return TaskView(
             row.id,
             row.instance_id,

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from tasks.registry import ServiceRegistry
 
 from . import clock
-from .checks import (  # noqa: F401  (FORM_PROPERTIES is part of this module's interface)
+from .checks import (
     BPMN_NS,
     FORM_PROPERTIES,
     call_cycle,

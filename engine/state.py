@@ -19,13 +19,18 @@ from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from .clock import _ClockDatetime
 from .models import InstanceTaskState
 
 _TASK_TABLE: Table = InstanceTaskState.__table__  # type: ignore[assignment]
+_UPDATE_TASK = (
+    update(_TASK_TABLE)
+    .where(_TASK_TABLE.c.instance_id == bindparam("b_instance"), _TASK_TABLE.c.task_id == bindparam("b_task"))
+    .values(body=bindparam("body"))
+)
 FORMAT = 1  # bump, and add a migration of stored state, when the layout below changes
 
 
@@ -57,7 +62,6 @@ class LoadedState:
 
     bodies: dict[str, str] = field(default_factory=dict)  # task id -> stored text
     marks: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # task id -> _mark(task)
-    scopes: dict[str, str] = field(default_factory=dict)
     next_seq: int = 0
     skeleton: str = ""
 
@@ -139,22 +143,13 @@ def save(session: Session, instance_id: int, wf: BpmnWorkflow, loaded: LoadedSta
                 updates.append({"b_instance": instance_id, "b_task": tid, "body": body})
             loaded.bodies[tid] = body
             loaded.marks[tid] = mark
-            loaded.scopes[tid] = scope
     finally:
         _REGISTRY._encoder_mode = False
     gone = [tid for tid in loaded.bodies if tid not in seen]
     if inserts:  # Core, not the ORM's bulk path: this runs on every save and the ORM adds nothing here
         session.connection().execute(_TASK_TABLE.insert(), inserts)
     if updates:
-        from sqlalchemy import bindparam
-
-        stmt = (
-            update(_TASK_TABLE)
-            .where(_TASK_TABLE.c.instance_id == bindparam("b_instance"))
-            .where(_TASK_TABLE.c.task_id == bindparam("b_task"))
-            .values(body=bindparam("body"))
-        )
-        session.connection().execute(stmt, updates)
+        session.connection().execute(_UPDATE_TASK, updates)
     if gone:
         session.execute(
             delete(InstanceTaskState).where(
@@ -208,7 +203,6 @@ def load(
         by_scope.setdefault(scope, {})[tid] = dct
         loaded.bodies[tid] = body
         loaded.marks[tid] = (dct["last_state_change"], dct["state"], tuple(dct["children"]))
-        loaded.scopes[tid] = scope
         loaded.next_seq = max(loaded.next_seq, seq + 1)
     skeleton = json.loads(skeleton_text)
     for scope, tasks in skeleton.pop("embedded", {}).items():  # a completed instance: one document

@@ -15,25 +15,10 @@ from engine import clock
 from engine.api import Engine
 from tasks import people
 from tasks.models import Organisation, Person
+from tests.procedures.conftest import MODULES, application
 from tests.web.conftest import login
 
 API = "/api/v1"
-MODULES = ("activity", "experience", "satisfaction", "knowledge", "integrity")
-
-
-def application(**changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "enterprise_number": "0566.988.259",
-        "company_name": "Acme Opleidingen BV",
-        "email": "info@acme.be",
-        "iban": "BE48 0011 2345 6727",
-        "bic": "GEBABEBB",
-        "services": ["training"],
-        "provider_type": "private",
-        "starter": False,
-    }
-    data.update(changes)
-    return data
 
 
 def report(application_id: str, report_id: str = "DNV-2027-0001", **changes: Any) -> dict[str, Any]:
