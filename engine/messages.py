@@ -18,7 +18,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from tasks.registry import MessageContract
+from tasks.registry import MessageContract, ServiceContext
 
 from . import clock, forms, projections, runner, timers
 from .errors import Conflict, InvalidInput, MessageNotDelivered
@@ -85,6 +85,10 @@ def send(
     if sub is not None and timers.wake_if_due(rt, session, sub.instance_id):
         sub = _find_subscription(session, name, key)  # a deadline that passed first may have ended the wait
     if sub is None:
+        if contract is not None and not contract.buffer:
+            raise MessageNotDelivered(
+                f"no case with key '{key}' waits for message '{name}' now; it was not accepted"
+            )
         return _buffer_or_refuse(rt, session, name, key, body, message_id, now)
     instance_id = sub.instance_id
     inst = runner.execute(rt, session, instance_id, _deliver_action(sub.task_id, name, body), actor=actor)
@@ -123,6 +127,23 @@ def _apply_contract(
         known = session.scalar(select(ProcessInstance.id).where(ProcessInstance.business_key == key).limit(1))
         if known is None:
             raise MessageNotDelivered(f"message '{contract.name}' refused: no case is known with key '{key}'")
+    if contract.check is not None:
+        ctx = ServiceContext(
+            idempotency_key=f"message:{contract.name}:{key}",
+            instance_id=0,
+            business_key=key,
+            operator=contract.name,
+            attempt=1,
+            now=clock.now(),
+            session=session,
+        )
+        try:
+            body = contract.check(ctx, body)
+        except Exception as exc:
+            error = forms.as_input_error(exc)
+            if error is None:
+                raise
+            raise error from exc
     return body, key, message_id
 
 

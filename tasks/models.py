@@ -101,6 +101,24 @@ class OutboxMessage(Base):
     meta: Mapped[dict[str, Any]]
 
 
+class RenewalRequest(Base):
+    """A provider's request to renew the registrations of an application, naming the audit bureau that will
+    do the renewal audit. ``status``: open, superseded (a later request replaced it), renewed, expired or
+    stopped."""
+
+    __tablename__ = "renewal_request"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[str] = mapped_column(String(200), index=True)
+    audit_bureau: Mapped[str] = mapped_column(ForeignKey("audit_bureau.code"), index=True)
+    audit_hours: Mapped[int]
+    requested_by: Mapped[str | None] = mapped_column(String(100))
+    requested_at: Mapped[datetime]
+    registration_ends: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    closed_at: Mapped[datetime | None]
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+
+
 class Organisation(Base):
     """A provider company, an audit bureau or the agency; people belong to one."""
 

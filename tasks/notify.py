@@ -60,6 +60,12 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Beste {company_name},\n\nUw registratie loopt af op {deadline}. Laat tijdig een nieuwe audit "
         "uitvoeren om ze te verlengen; u behoudt dan uw registratienummer.\n{registrations}",
     ),
+    "renewal_requested": (
+        "Uw aanvraag tot verlenging is ontvangen",
+        "Beste {company_name},\n\nWe ontvingen uw aanvraag om uw registratie te verlengen. {audit_bureau} "
+        "voert de verlengingsaudit uit en bezorgt het rapport aan VLAIO. Bij een positief rapport loopt uw "
+        "registratie verder met hetzelfde registratienummer; doe dit vóór {deadline}.\n{registrations}",
+    ),
     "registration_renewed": (
         "Uw registratie werd verlengd",
         "Beste {company_name},\n\nUw registratie werd verlengd met 5 jaar.\n{registrations}\n"

@@ -9,12 +9,12 @@ lives in the DMN table ``bpmn/audit_outcome.dmn``, not here.
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import select
 
-from . import certificate, dates, notify, register
+from . import certificate, dates, notify, register, renewal
 from .models import AuditBureau, Registration
 from .registry import MessageContract, ServiceContext, ServiceRegistry
 from .validation import (
@@ -202,6 +202,9 @@ def update_registrations(
         register.change(
             ctx.session, reg, now=ctx.now, on_date=today, reason=reason, source=ctx.idempotency_key, **changes
         )
+    if action in ("renew", "expire", "stop"):
+        closed = {"renew": "renewed", "expire": "expired", "stop": "stopped"}[action]
+        renewal.close(ctx.session, application_id, closed, ctx.now)
     return _summary(regs)
 
 
@@ -215,7 +218,13 @@ def issue_certificates(ctx: ServiceContext, application_id: str) -> dict[str, An
 
 
 def notify_provider(
-    ctx: ServiceContext, template: str, application_id: str, email: str, company_name: str, reason: str = ""
+    ctx: ServiceContext,
+    template: str,
+    application_id: str,
+    email: str,
+    company_name: str,
+    reason: str = "",
+    audit_bureau: str = "",
 ) -> dict[str, Any]:
     """Queue a Dutch e-mail to the provider about its application or registrations."""
     regs = register.of_application(ctx.session, application_id)
@@ -226,6 +235,9 @@ def notify_provider(
     bureau = ""
     if template == "audit_reminder":
         bureau = "uw gekozen auditbureau"
+    if audit_bureau:
+        known = ctx.session.get(AuditBureau, audit_bureau)
+        bureau = known.name if known is not None else audit_bureau
     message = notify.queue(
         ctx.session,
         key=ctx.idempotency_key,
@@ -253,15 +265,24 @@ def plan_deadlines(ctx: ServiceContext, application_id: str, plan: str) -> dict[
 
     ``starter``: reminders 3 and 1 month before the 2-year end, and the end itself; ``conditional``: the
     day after the follow-up deadline; ``renewal``: reminders 6 and 3 months before the end, and the end.
+
+    The diagrams plan again when they go back to waiting (after a renewal request or a negative audit); a
+    reminder whose moment has passed was due in the earlier wait, so it is planned a day after the end,
+    where the end's interrupting timer cancels it: it is not sent twice.
     """
     regs = [r for r in register.of_application(ctx.session, application_id) if r.status in register.RUNNING]
     if not regs:
         raise LookupError(f"no running registration for application {application_id}")
     end = regs[0].valid_until
+
+    def reminder(months_before: int) -> str:
+        moment = datetime.combine(dates.add_months(end, -months_before), time(9), dates.BRUSSELS)
+        return dates.at_brussels(dates.day_after(end) if moment <= ctx.now else moment.date(), 9)
+
     if plan == "starter":
         return {
-            "first_reminder_at": dates.at_brussels(dates.add_months(end, -3), 9),
-            "second_reminder_at": dates.at_brussels(dates.add_months(end, -1), 9),
+            "first_reminder_at": reminder(3),
+            "second_reminder_at": reminder(1),
             "deadline_at": dates.at_brussels(end),
             "deadline": end.isoformat(),
         }
@@ -270,8 +291,8 @@ def plan_deadlines(ctx: ServiceContext, application_id: str, plan: str) -> dict[
         return {"stop_at": dates.at_brussels(dates.day_after(deadline)), "deadline": deadline.isoformat()}
     if plan == "renewal":
         return {
-            "first_reminder_at": dates.at_brussels(dates.add_months(end, -6), 9),
-            "second_reminder_at": dates.at_brussels(dates.add_months(end, -3), 9),
+            "first_reminder_at": reminder(6),
+            "second_reminder_at": reminder(3),
             "expires_at": dates.at_brussels(end),
             "deadline": end.isoformat(),
         }
@@ -289,8 +310,10 @@ def register_all(registry: ServiceRegistry) -> None:
         issue_certificates,
         notify_provider,
         plan_deadlines,
+        renewal.record_renewal_request,
     ):
         registry.register(function.__name__, function)
+    registry.register_message(renewal.contract())
     registry.register_message(
         MessageContract(
             name="audit_report",

@@ -70,10 +70,11 @@ Validator = Callable[[ServiceContext, dict[str, Any]], dict[str, Any]]
 class MessageContract:
     """What kmop checks on an incoming message before it correlates it.
 
-    ``validate`` returns the accepted payload (or raises a validation error naming the field);
+    ``validate`` returns the accepted payload (or raises a validation error naming the field); ``check``
+    then sees it with the database (a ``ServiceContext``) for what only the data can tell;
     ``key_field``/``id_field`` name payload fields that give the correlation key and the message id when
     the sender does not pass them; with ``refuse_unknown_key`` a key that no instance ever had is refused
-    instead of buffered.
+    instead of buffered; with ``buffer`` off a message nobody waits for is refused at once.
     """
 
     name: str
@@ -81,6 +82,8 @@ class MessageContract:
     key_field: str | None = None
     id_field: str | None = None
     refuse_unknown_key: bool = False
+    check: Validator | None = None
+    buffer: bool = True
 
 
 class ServiceRegistry:

@@ -84,6 +84,16 @@ class Case:
         with self.world.engine.transaction() as session:
             return self.world.engine.message(session, "audit_report", None, payload)
 
+    def request_renewal(self, bureau: str = "kiwa", hours: int = 10, by: str | None = "jan.acme") -> Any:
+        payload = {
+            "application_id": self.key,
+            "audit_bureau": bureau,
+            "audit_hours": hours,
+            "requested_by": by,
+        }
+        with self.world.engine.transaction() as session:
+            return self.world.engine.message(session, "renewal_requested", None, payload)
+
     def decide(self, decision: str = "approve", note: str | None = None) -> None:
         self.complete("decide", {"decision": decision, "decision_note": note}, actor="case.handler")
 
