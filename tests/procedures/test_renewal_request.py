@@ -44,6 +44,7 @@ def test_a_renewal_request_is_recorded_confirmed_and_the_case_keeps_waiting(worl
     assert mail.template == "renewal_requested" and "Kiwa Belgium" in mail.body
     detail = case.detail()
     assert "wait_renewal" in detail.active_elements
+    assert detail.data["audit_bureau"] == "dnv"  # the first audit's bureau stays in the case data
     assert {s.message_name for s in detail.subscriptions} == {"audit_report", "renewal_requested"}
     # Waiting again after the request: the same end date, no reminder twice.
     [timer_end] = [t for t in detail.timers if t.element_id == "end_date"]
