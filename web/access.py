@@ -1,4 +1,5 @@
-"""Decide who may see which case: staff see all, a provider its own organisation's, an auditor its bureau's.
+"""Decide who may see which case: staff see all, a provider its own organisation's, an auditor its bureau's
+(the audit the provider chose it for, or a renewal audit the provider asked it to do).
 
 Every page and API route that shows a case calls ``require_case`` (403 when the case is not theirs), so
 the rule lives in one place.
@@ -12,9 +13,11 @@ from flask import abort
 from sqlalchemy.orm import Session
 
 from engine.views import InstanceDetail
+from tasks import renewal
 from tasks.models import Organisation, Person
 
 STAFF = {"vlaio", "beheerder", "analist"}
+RENEWAL_WAIT = "wait_renewal"  # where the renewal process waits for its audit (bpmn/renewal.bpmn)
 
 
 def organisation_of(db: Session, person: Person) -> Organisation:
@@ -35,8 +38,31 @@ def may_see(db: Session, person: Person | None, roles: set[str], detail: Instanc
     if provider_side and org.enterprise_number and data.get("enterprise_number") == org.enterprise_number:
         return True
     if "auditbureau" in roles and org.audit_bureau_code:
-        return bool(data.get("audit_bureau") == org.audit_bureau_code)
+        if data.get("audit_bureau") == org.audit_bureau_code:
+            return True
+        return renewal.requested_of(db, detail.business_key or "", org.audit_bureau_code)
     return False
+
+
+def waits_for_renewal_audit(detail: InstanceDetail) -> bool:
+    return any(
+        s.message_name == "audit_report" and s.element_id == RENEWAL_WAIT for s in detail.subscriptions
+    )
+
+
+def assigned_bureau(db: Session, detail: InstanceDetail) -> str | None:
+    """The bureau whose audit report the case waits for: for a renewal, the bureau of the provider's open
+    renewal request (none without one); otherwise the bureau the provider chose."""
+    if waits_for_renewal_audit(detail):
+        request = renewal.open_request(db, detail.business_key or "")
+        return request.audit_bureau if request is not None else None
+    bureau = detail.data.get("audit_bureau")
+    return bureau if isinstance(bureau, str) else None
+
+
+def may_report(db: Session, audit_bureau_code: str | None, detail: InstanceDetail) -> bool:
+    """True when an auditor of ``audit_bureau_code`` may deliver the audit report the case waits for."""
+    return bool(audit_bureau_code) and assigned_bureau(db, detail) == audit_bureau_code
 
 
 def require_case(

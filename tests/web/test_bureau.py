@@ -34,10 +34,11 @@ def test_the_auditor_sees_the_audits_of_its_own_bureau_only(app: Flask, engine: 
     auditor = client_of(app, "auditor.dnv")
     page = auditor.get("/auditbureau/").get_data(as_text=True)
     assert "APP-B-000001" in page and "APP-B-000002" not in page
-    open_part, rest = page.split("Lopende registraties: verlengingsaudit")
+    open_part, rest = page.split("Aangevraagde verlengingsaudits")
     renewals, past = rest.split("Afgehandelde audits")
     assert f"/auditbureau/audits/{ours}" in open_part and "Volledige audit" in open_part
-    assert f"/auditbureau/audits/{done}" in renewals and "R-APP-B-000003" in renewals
+    assert "Geen aangevraagde verlengingsaudits." in renewals
+    assert "APP-B-000003" in past and "R-APP-B-000003" in past
     assert "APP-B-000007" in past and "R-7" in past and f"/auditbureau/audits/{reported}" not in past
     assert auditor.get(f"/auditbureau/audits/{theirs}").status_code == 403
     sent = post(
@@ -45,8 +46,9 @@ def test_the_auditor_sees_the_audits_of_its_own_bureau_only(app: Flask, engine: 
     )
     assert sent.status_code == 403
     assert auditor.get("/auditbureau/audits/99999").status_code == 404
-    # A registered case waits for its renewal audit: the bureau can report it.
-    assert "Dit dossier wacht niet" not in auditor.get(f"/auditbureau/audits/{done}").get_data(as_text=True)
+    # A registered case waits for its renewal audit, but only from the bureau the provider asks for it.
+    renewal_page = auditor.get(f"/auditbureau/audits/{done}").get_data(as_text=True)
+    assert "niet door uw bureau verwacht" in renewal_page and 'name="report_id"' not in renewal_page
 
 
 def test_a_wrong_report_shows_each_error_beside_its_field_and_keeps_what_was_typed(

@@ -12,11 +12,12 @@ from flask.testing import FlaskClient
 
 from engine import clock
 from engine.api import Engine
-from tasks import people
+from tasks import people, renewal
 from tasks.models import Organisation, Person
 from tests.web.conftest import PASSWORD, csrf_token, login
 from tests.web.test_provider import (
     ACME,
+    MODULES,
     OTHER,
     client_of,
     complete,
@@ -30,6 +31,7 @@ from tests.web.test_provider import (
 
 PEOPLE = ("kees.acme", "jan.acme", "admin.acme", "piet.andere", "auditor.dnv", "an.vlaio", "bea.beheer")
 SCRIPT = "<script>alert(1)</script> BV"
+ASPECTS = ("conformity", "demonstrability")
 
 
 @dataclass
@@ -101,6 +103,8 @@ ROUTES: list[tuple[str, str, str, dict[str, Any], set[str]]] = [
     ("provider.apply", "POST", "/aanbieder/aanvragen/nieuw", {}, {"jan.acme", "piet.andere"}),
     ("provider.task", "GET", "/aanbieder/taken/{acme_sign}", {}, {"jan.acme"}),
     ("provider.task", "POST", "/aanbieder/taken/{acme_sign}", {}, {"jan.acme"}),
+    ("provider.request_renewal", "GET", "/aanbieder/aanvragen/{acme_case}/verlenging", {}, {"jan.acme"}),
+    ("provider.request_renewal", "POST", "/aanbieder/aanvragen/{acme_case}/verlenging", {}, {"jan.acme"}),
     ("provider.users", "GET", "/aanbieder/gebruikers", {}, {"admin.acme"}),
     ("provider.set_right", "POST", "/aanbieder/gebruikers/{kees}", {"action": "revoke"}, {"admin.acme"}),
     ("bureau.index", "GET", "/auditbureau/", {}, {"auditor.dnv"}),
@@ -129,6 +133,24 @@ CROSSINGS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("piet.andere", "GET", "/aanbieder/taken/{acme_sign}", {}),
     ("jan.acme", "GET", "/aanbieder/taken/{check}", {}),
     ("admin.acme", "POST", "/aanbieder/gebruikers/{piet}", {"action": "grant"}),
+    ("piet.andere", "GET", "/aanbieder/aanvragen/{acme_case}/verlenging", {}),
+    (
+        "piet.andere",
+        "POST",
+        "/aanbieder/aanvragen/{acme_case}/verlenging",
+        {"audit_bureau": "kiwa", "audit_hours": "8"},
+    ),
+    # The first audit's bureau may not deliver the renewal audit the provider did not ask it for.
+    (
+        "auditor.dnv",
+        "POST",
+        "/auditbureau/audits/{acme_case}",
+        {
+            "report_id": "X-REN",
+            "audit_type": "full",
+            **{f"scores.{m}.{a}": "T" for m in MODULES for a in ASPECTS},
+        },
+    ),
     ("auditor.dnv", "GET", "/auditbureau/audits/{kiwa_wait}", {}),
     ("auditor.dnv", "POST", "/auditbureau/audits/{kiwa_wait}", {"report_id": "X", "audit_type": "full"}),
 ]
@@ -215,18 +237,27 @@ def test_a_post_without_csrf_token_is_refused(world: World, engine: Engine) -> N
     posts = [
         ("jan.acme", "/aanbieder/aanvragen/nieuw"),
         ("jan.acme", f"/aanbieder/taken/{ids['acme_sign']}"),
+        ("jan.acme", f"/aanbieder/aanvragen/{ids['acme_case']}/verlenging"),
         ("admin.acme", f"/aanbieder/gebruikers/{ids['kees']}"),
         ("auditor.dnv", f"/auditbureau/audits/{ids['dnv_wait']}"),
         ("an.vlaio", f"/vlaio/taken/{ids['check']}"),
         ("an.vlaio", f"/vlaio/taken/{ids['check']}/opnemen"),
         ("an.vlaio", f"/vlaio/taken/{ids['check']}/vrijgeven"),
     ]
-    data = {"action": "grant", "decision": "approve", "declaration_accepted": "1", "declared_by": "Jan"}
+    data = {
+        "action": "grant",
+        "decision": "approve",
+        "declaration_accepted": "1",
+        "declared_by": "Jan",
+        "audit_bureau": "kiwa",
+        "audit_hours": "8",
+    }
     for name, path in posts:
         assert world.clients[name].post(path, data=data).status_code == 400, path
     with engine.transaction() as db:
         assert engine.task(db, ids["check"]).claimed_by is None
         assert engine.task(db, ids["acme_sign"]).status == "ready"
+        assert renewal.history(db, "APP-M-000001") == []
         kees = db.get(Person, ids["kees"])
         assert kees is not None and people.roles_of(db, kees) == set()
 

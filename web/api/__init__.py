@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import cases, openapi, registrations, reports
+from . import cases, openapi, registrations, renewals, reports
 from .core import bp
 
-__all__ = ["cases", "init_app", "openapi", "registrations", "reports"]
+__all__ = ["cases", "init_app", "openapi", "registrations", "renewals", "reports"]
 
 
 def init_app(app: Flask) -> None:

@@ -55,14 +55,6 @@ class Caller:
             and detail.data.get("enterprise_number") == self.enterprise_number
         )
 
-    def audits(self, detail: InstanceDetail) -> bool:
-        """True when the case's audit is assigned to the caller's bureau."""
-        return bool(
-            AUDITOR in self.roles
-            and self.audit_bureau_code
-            and detail.data.get("audit_bureau") == self.audit_bureau_code
-        )
-
     def may_see(self, db: Session, detail: InstanceDetail) -> bool:
         return access.may_see(db, self.person, set(self.roles), detail)
 

@@ -264,6 +264,19 @@ SCHEMAS: dict[str, Schema] = {
             }
         ],
     },
+    "RenewalRequest": {
+        "type": "object",
+        "description": (
+            "Message renewal_requested: the appointed audit bureau (code, e.g. kiwa) that does the renewal "
+            "audit and the estimated hours (EUR 150 an hour)."
+        ),
+        "properties": {
+            "audit_bureau": {"type": "string", "minLength": 1},
+            "audit_hours": {"type": "integer", "minimum": 1, "maximum": 80},
+        },
+        "required": ["audit_bureau", "audit_hours"],
+        "examples": [{"audit_bureau": "kiwa", "audit_hours": 12}],
+    },
     "MessageResult": {
         "type": "object",
         "properties": {
@@ -406,6 +419,20 @@ PATHS: dict[str, Any] = {
             "summary": "One case: data, ready tasks, timers, history (no personal data for an audit bureau)",
             "parameters": [_CASE_ID],
             "responses": {**_ok("CaseDetail", "the case"), **_errors("403", "404")},
+        }
+    },
+    "/cases/{instance_id}/renewal": {
+        "post": {
+            "operationId": "requestRenewal",
+            "summary": "Request the renewal of a case's registrations, naming the renewal audit's bureau",
+            "description": (
+                "Role dienstverlener, for the caller's own case (or agency staff). Only while the case waits "
+                "for its renewal audit (409 otherwise); a new request replaces an open one, and that "
+                "bureau's auditors may then see the case and send the audit_report."
+            ),
+            "parameters": [_CASE_ID],
+            "requestBody": _body("RenewalRequest"),
+            "responses": {**_ok("MessageResult", "recorded"), **_errors("400", "403", "404", "409")},
         }
     },
     "/tasks": {

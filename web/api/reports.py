@@ -14,6 +14,7 @@ from engine.forms import as_input_error
 from engine.models import MessageReceipt, ProcessInstance
 from tasks.validation import validate_audit_report
 
+from .. import access
 from .core import AUDITOR, Caller, bp, caller, engine, json_body
 
 MESSAGE = "audit_report"
@@ -59,13 +60,18 @@ def _check_report_id(db: Session, report_id: str, application_id: str) -> None:
 
 
 def _check_bureau(db: Session, who: Caller, application_id: str) -> None:
-    """403 unless the application's audit is assigned to the caller's bureau.
+    """403 unless the report the application waits for is assigned to the caller's bureau.
 
     An application that does not exist gets the same answer, so a bureau cannot probe for other
     bureaus' application ids.
     """
     ids = db.scalars(select(ProcessInstance.id).where(ProcessInstance.business_key == application_id))
     for instance_id in ids.all():
-        if who.audits(engine().show(db, instance_id)):
+        if AUDITOR in who.roles and access.may_report(
+            db, who.audit_bureau_code, engine().show(db, instance_id)
+        ):
             return
-    raise Forbidden(f"application '{application_id}' has no audit assigned to your bureau")
+    raise Forbidden(
+        f"application '{application_id}' has no audit assigned to your bureau (a renewal audit needs the "
+        "provider's renewal request naming your bureau)"
+    )

@@ -14,10 +14,16 @@ TEXTS: dict[str, str] = {
     "Audits van %s": "Audits of %s",
     "Open audits": "Open audits",
     "Afgehandelde audits": "Completed audits",
-    "Lopende registraties: verlengingsaudit": "Running registrations: renewal audit",
-    "Deze registraties lopen; een verlenging vraagt een nieuwe audit, die u hier indient.": "These "
-    "registrations are running; a renewal needs a new audit, which you submit here.",
-    "Geen lopende registraties.": "No running registrations.",
+    "Aangevraagde verlengingsaudits": "Requested renewal audits",
+    "De dienstverlener vroeg uw bureau om de audit voor de verlenging van zijn registratie; bezorg het "
+    "rapport vóór de einddatum.": "The provider asked your bureau for the audit that renews its "
+    "registration; deliver the report before the end date.",
+    "Geen aangevraagde verlengingsaudits.": "No requested renewal audits.",
+    "Aangevraagd op": "Requested on",
+    "Registratie loopt tot": "Registration runs until",
+    "Dit auditrapport wordt niet door uw bureau verwacht: voor een verlenging kiest de dienstverlener het "
+    "auditbureau in zijn aanvraag tot verlenging.": "This audit report is not expected from your bureau: for "
+    "a renewal, the provider chooses the audit bureau in its renewal request.",
     "Verlengingsaudit indienen": "Submit the renewal audit",
     "Geen open audits.": "No open audits.",
     "Geen afgehandelde audits.": "No completed audits.",

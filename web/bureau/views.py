@@ -6,11 +6,19 @@ from typing import Any
 
 from flask import flash, g, redirect, render_template, request, url_for
 
-from engine.errors import Conflict, InvalidInput
+from engine.errors import Conflict, Forbidden, InvalidInput
 from engine.views import InstanceDetail
+from tasks import renewal
 
 from .. import formrender
-from ..access import organisation_of, require_case, visible_cases
+from ..access import (
+    RENEWAL_WAIT,
+    may_report,
+    organisation_of,
+    require_case,
+    visible_cases,
+    waits_for_renewal_audit,
+)
 from ..auth import engine, roles_required
 from ..formrender import Field, Option
 from ..i18n import translate
@@ -19,6 +27,10 @@ from . import bp
 
 ASPECTS = {"conformity": "Conformiteit", "demonstrability": "Aantoonbaarheid"}
 REPORT_ID_HINT = "Uw eigen kenmerk van het rapport; hetzelfde rapport twee keer indienen telt één keer."
+NOT_MINE = (
+    "Dit auditrapport wordt niet door uw bureau verwacht: voor een verlenging kiest de dienstverlener het "
+    "auditbureau in zijn aanvraag tot verlenging."
+)
 DEADLINE_HINT = "Alleen bij een voorwaardelijk resultaat (een G-score). Zonder datum geldt 6 maanden."
 
 
@@ -42,14 +54,23 @@ def _row(d: InstanceDetail) -> dict[str, Any]:
 def index() -> Any:
     eng = engine()
     with eng.transaction() as db:
-        org_name = organisation_of(db, g.person).name
-        rows = [_row(d) for d in visible_cases(db, eng, g.person, g.roles)]
+        org = organisation_of(db, g.person)
+        rows = []
+        for d in visible_cases(db, eng, g.person, g.roles):
+            row = _row(d)
+            row["mine"] = may_report(db, org.audit_bureau_code, d)
+            request = renewal.open_request(db, d.business_key or "") if waits_for_renewal_audit(d) else None
+            if request is not None:
+                row["hours"] = request.audit_hours
+                row["requested_at"] = request.requested_at
+                row["ends"] = request.registration_ends
+            rows.append(row)
     return render_template(
         "bureau/index.html",
-        org_name=org_name,
-        open_rows=[r for r in rows if r["waiting"] in ("wait_report", "wait_follow_up")],
-        renewal_rows=[r for r in rows if r["waiting"] == "wait_renewal"],
-        past_rows=[r for r in rows if not r["waiting"]],
+        org_name=org.name,
+        open_rows=[r for r in rows if r["mine"] and r["waiting"] in ("wait_report", "wait_follow_up")],
+        renewal_rows=[r for r in rows if r["mine"] and r["waiting"] == RENEWAL_WAIT],
+        past_rows=[r for r in rows if not r["mine"] or not r["waiting"]],
     )
 
 
@@ -115,12 +136,15 @@ def report(instance_id: int) -> Any:
     eng = engine()
     with eng.transaction() as db:
         detail = require_case(db, eng, g.person, g.roles, instance_id)
+        mine = may_report(db, organisation_of(db, g.person).audit_bureau_code, detail)
     waiting = casework.waiting_report(detail) is not None
     errors: dict[str, str] = {}
     values: dict[str, Any] = {"audit_type": casework.expected_audit(detail)}
     if request.method == "POST":
         if not waiting:
             raise Conflict(translate("Dit dossier wacht niet op een auditrapport."))
+        if not mine:
+            raise Forbidden(translate(NOT_MINE))
         values = {k: str(v) for k, v in request.form.items() if k != "csrf_token"}
         payload = payload_of(detail.business_key or "", request.form)
         actor = g.person.username
@@ -139,6 +163,7 @@ def report(instance_id: int) -> Any:
         "bureau/report.html",
         detail=detail,
         waiting=waiting,
+        mine=mine,
         head=head,
         modules=modules,
         deadline=deadline,

@@ -42,6 +42,23 @@ TEXTS: dict[str, str] = {
     "with the same registration number.",
     "Na de einddatum moet u opnieuw de volledige aanvraag doorlopen.": "After the end date you must go "
     "through the full application again.",
+    "Verlenging aanvragen": "Request a renewal",
+    "Geschat aantal uren": "Estimated hours",
+    "Een verlenging vraagt een nieuwe, volledige audit, aangerekend aan het standaardtarief van "
+    "EUR 150 per uur.": "A renewal needs a new, full audit, charged at the standard rate of EUR 150 an hour.",
+    "Voor dit dossier kan nu geen verlenging aangevraagd worden: er is geen lopende registratie die op een "
+    "verlengingsaudit wacht.": "No renewal can be requested for this case now: no running registration is "
+    "waiting for a renewal audit.",
+    "Kies het erkende auditbureau dat de verlengingsaudit uitvoert. Het bureau bezorgt het rapport aan "
+    "VLAIO; bij een positief rapport loopt de registratie verder met hetzelfde registratienummer, "
+    "aansluitend op de huidige periode.": "Choose the appointed audit bureau that does the renewal audit. "
+    "The bureau sends the report to VLAIO; with a positive report the registration goes on with the same "
+    "registration number, right after the current period.",
+    "U vroeg op %s een verlenging aan bij %s. Een nieuwe aanvraag vervangt die.": "On %s you requested a "
+    "renewal from %s. A new request replaces it.",
+    "Uw aanvraag tot verlenging is bezorgd; u krijgt een bevestiging per e-mail.": "Your renewal request has "
+    "been delivered; you will get a confirmation by e-mail.",
+    "Verlenging aangevraagd op %s bij %s.": "Renewal requested on %s from %s.",
     "Dossier": "Case",
     "Gegevens van de aanvraag": "Application data",
     "Naam van de onderneming": "Company name",
@@ -73,7 +90,7 @@ TEXTS: dict[str, str] = {
 
 
 def init_app(app: Flask) -> None:
-    from . import apply, users, views  # noqa: F401  (the routes register themselves on bp)
+    from . import apply, renewal, users, views  # noqa: F401  (the routes register themselves on bp)
 
     app.register_blueprint(bp)
     i18n.add_translations({**formrender.TEXTS, **casework.TEXTS, **TEXTS})

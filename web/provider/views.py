@@ -8,11 +8,11 @@ from flask import Response, abort, g, render_template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tasks import certificate, register
-from tasks.models import Registration
+from tasks import certificate, register, renewal
+from tasks.models import AuditBureau, Registration
 from tasks.validation import format_enterprise_number
 
-from ..access import organisation_of, require_case, visible_cases
+from ..access import organisation_of, require_case, visible_cases, waits_for_renewal_audit
 from ..auth import engine, roles_required
 from . import bp, casework
 
@@ -51,6 +51,9 @@ def index() -> Any:
     eng = engine()
     with eng.transaction() as db:
         org = organisation_of(db, g.person)
+        details = visible_cases(db, eng, g.person, g.roles)
+        # application → case, for the cases whose registration waits for a renewal audit
+        renewable = {d.business_key: d.id for d in details if waits_for_renewal_audit(d)}
         cases = [
             {
                 "id": d.id,
@@ -62,7 +65,7 @@ def index() -> Any:
                 "created_at": d.created_at,
                 "updated_at": d.updated_at,
             }
-            for d in visible_cases(db, eng, g.person, g.roles)
+            for d in details
         ]
         tasks = [t for t in eng.tasks(db, lane="Dienstverlener") if t.instance_id in {c["id"] for c in cases}]
         regs = _registration_rows(registrations_of(db, org.enterprise_number))
@@ -74,6 +77,7 @@ def index() -> Any:
         registrations=regs,
         org_name=org_name,
         may_apply="dienstverlener" in g.roles,
+        renewable=renewable if "dienstverlener" in g.roles else {},
     )
 
 
@@ -84,6 +88,11 @@ def case(instance_id: int) -> Any:
     with eng.transaction() as db:
         detail = require_case(db, eng, g.person, g.roles, instance_id)
         regs = _registration_rows(register.of_application(db, detail.business_key or ""))
+        request = renewal.open_request(db, detail.business_key or "")
+        requested = None
+        if request is not None:
+            bureau = db.get(AuditBureau, request.audit_bureau)
+            requested = (request.requested_at, bureau.name if bureau is not None else request.audit_bureau)
     data = detail.data
     summary = [
         ("Naam van de onderneming", data.get("company_name")),
@@ -101,6 +110,12 @@ def case(instance_id: int) -> Any:
         registrations=regs,
         tasks=[t for t in detail.ready_tasks if t.lane == "Dienstverlener"],
         may_act="dienstverlener" in g.roles,
+        renewable=(
+            {detail.business_key: detail.id}
+            if "dienstverlener" in g.roles and waits_for_renewal_audit(detail)
+            else {}
+        ),
+        requested=requested,
     )
 
 
