@@ -264,4 +264,23 @@ def test_a_whole_registration_through_every_partys_pages_in_a_browser(journey: J
     assert data.startswith(b"%PDF")
     assert number in pdf_text(data)
 
+    # 9. Jan starts the renewal, naming DNV, which then finds it among its requested renewal audits.
+    until = registration.locator("td").nth(4).inner_text().strip()
+    jan.locator("tr.renewal").first.get_by_role("link", name="Verlenging aanvragen").click()
+    expect(jan.locator("h1")).to_have_text("Verlenging aanvragen")
+    expect(jan.locator("main, body").first).to_contain_text(f"De registratie loopt tot {until}.")
+    jan.get_by_label("Auditbureau").select_option(label="DNV")
+    jan.get_by_label("Geschat aantal uren").fill("10")
+    journey.shot(jan, "renewal_form")
+    jan.get_by_role("button", name="Verlenging aanvragen").click()
+    jan.wait_for_url(f"{site.url}{case_url}")
+    expect(jan.locator("p.flash")).to_contain_text("Uw aanvraag tot verlenging is bezorgd")
+    expect(jan.locator("p.notice")).to_contain_text("bij DNV")
+    journey.shot(jan, "renewal_requested")
+    auditor.goto(f"{site.url}/auditbureau/")
+    renewal_row = auditor.locator("table.audits.renewals tbody tr", has_text=key)
+    expect(renewal_row).to_contain_text(until)
+    expect(renewal_row.get_by_role("link", name="Verlengingsaudit indienen")).to_be_visible()
+    journey.shot(auditor, "renewal_audit_requested")
+
     assert journey.problems == []
