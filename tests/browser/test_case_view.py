@@ -18,6 +18,7 @@ def test_case_view_draws_the_diagram_and_marks_the_current_and_completed_steps(p
     page.on("request", lambda request: requests.append(request.url))
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # e.g. CSP refusals
 
     log_in(page, site, "an.vlaio", f"/dossiers/{site.case_id}")
     page.wait_for_selector('#kmop-diagram[data-state="ready"] svg')

@@ -69,12 +69,18 @@ class Journey:
             page = context.new_page()
             page.set_default_timeout(15_000)
             page.on("pageerror", lambda error: self.problems.append(f"{username}: {error}"))
+            page.on("console", lambda m: self.console_error(username, m))
             page.on("response", lambda r: self.server_error(username, r))
             log_in(page, self.site, username, target)
             self.pages[username] = page
         else:
             page.goto(f"{self.site.url}{target}")
         return page
+
+    def console_error(self, username: str, message: Any) -> None:
+        """A script error or a refusal by the Content-Security-Policy (a 400 for a wrong form is expected)."""
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.problems.append(f"{username}: {message.text}")
 
     def server_error(self, username: str, response: Any) -> None:
         if response.status >= 500:

@@ -45,3 +45,12 @@ def test_logout_ends_the_session(client: FlaskClient) -> None:
     token = csrf_token(client, "/")
     client.post("/logout", data={"csrf_token": token})
     assert "Aangemeld als" not in client.get("/").get_data(as_text=True)
+
+
+def test_every_response_carries_the_security_headers(client: FlaskClient) -> None:
+    for path in ("/login", "/register/", "/api/v1/openapi.json", "/no-such-page"):
+        headers = client.get(path).headers
+        policy = headers["Content-Security-Policy"]
+        assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy, path
+        assert "unsafe-eval" not in policy and "script-src 'self' 'unsafe-inline'" not in policy
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY", path
