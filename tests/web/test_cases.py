@@ -134,6 +134,9 @@ def test_case_view_shows_pending_timers_with_their_due_dates(
     for timer in timers:
         assert timer.element_id in html and short_datetime(timer.due_at) in html
     assert "choose_bureau" in html and "user_task_completed" in html  # the history
+    assert (
+        '<td title="user_task_completed">Taak afgerond</td>' in html and "Auditbureau kiezen <code>" in html
+    )
 
 
 def test_vendored_viewer_and_page_script_are_served(client: FlaskClient) -> None:

@@ -59,6 +59,17 @@ EN: dict[str, str] = {
     "nieuwe poging": "retry",
     "open": "open",
     "opgelost": "resolved",
+    "Gestart": "Started",
+    "Taak afgerond": "Task completed",
+    "Stap afgerond": "Step completed",
+    "Bericht ontvangen": "Message received",
+    "Bericht verstuurd": "Message sent",
+    "Timer afgegaan": "Timer fired",
+    "Dienst mislukt": "Service failed",
+    "Stap mislukt": "Step failed",
+    "Incident geopend": "Incident opened",
+    "Opnieuw geprobeerd": "Retried",
+    "Status gewijzigd": "Status changed",
 }
 
 STATUS_NL = {
@@ -71,3 +82,18 @@ STATUS_NL = {
 }
 KIND_NL = {"timer": "timer", "retry": "nieuwe poging"}
 INCIDENT_NL = {"open": "open", "resolved": "opgelost"}
+# History events (``engine.runner.Run.record``) in words; an event not listed shows its own name.
+EVENT_NL = {
+    "started": "Gestart",
+    "user_task_completed": "Taak afgerond",
+    "task_completed": "Stap afgerond",
+    "message_received": "Bericht ontvangen",
+    "message_sent": "Bericht verstuurd",
+    "timer_fired": "Timer afgegaan",
+    "service_failed": "Dienst mislukt",
+    "task_failed": "Stap mislukt",
+    "incident_opened": "Incident geopend",
+    "retried": "Opnieuw geprobeerd",
+    "cancelled": "Geannuleerd",
+    "status": "Status gewijzigd",
+}

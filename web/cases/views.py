@@ -15,7 +15,7 @@ from web.auth import engine, login_required, roles_required
 from web.i18n import translate
 
 from . import listing, privacy
-from .texts import INCIDENT_NL, KIND_NL, STATUS_NL
+from .texts import EVENT_NL, INCIDENT_NL, KIND_NL, STATUS_NL
 
 bp = Blueprint("cases", __name__, template_folder="templates")
 
@@ -23,6 +23,11 @@ bp = Blueprint("cases", __name__, template_folder="templates")
 @bp.app_template_filter("case_status")
 def case_status(status: str) -> str:
     return translate(STATUS_NL.get(status, status))
+
+
+@bp.app_template_filter("case_event")
+def case_event(event: str) -> str:
+    return translate(EVENT_NL.get(event, event))
 
 
 @bp.get("/")
