@@ -90,6 +90,9 @@ def test_claim_release_and_complete(app: Flask, engine: Engine) -> None:
     # The form stands beside the case: its data and history; an error stands beside its field.
     page = bart.get(f"/vlaio/taken/{check}").get_data(as_text=True)
     assert "Acme Opleidingen BV" in page and "Historiek" in page and "user_task_completed" in page
+    assert '<th scope="row" title="company_name">Naam van de onderneming</th>' in page
+    assert page.index('title="company_name"') < page.index('title="services"'), "data dictionary order"
+    assert '<td title="user_task_completed">Taak afgerond</td>' in page
     missing = post(bart, f"/vlaio/taken/{check}", {"decision_note": "Kijk na"})
     html = missing.get_data(as_text=True)
     assert missing.status_code == 400 and 'id="f-decision-error"' in html and "Kijk na</textarea>" in html

@@ -143,7 +143,7 @@ def task(task_id: str) -> Any:
         detail=detail,
         phase=casework.phase(detail),
         status=casework.word(casework.CASE_STATUS, detail.status),
-        data=[(k, casework.shown(v)) for k, v in detail.data.items()],
+        data=casework.labelled(detail.data),
         schema=schema,
         fields=formrender.fields(schema),
         values=values,

@@ -61,6 +61,37 @@ MODULES = {
 }
 SCORES = {"B": "B - beperkt", "G": "G - gedeeltelijk", "T": "T - toereikend", "V": "V - volkomen"}
 
+# Process data in words, in the order a case handler reads it (keys of the data dictionary first, then
+# what the services added); a key not listed shows as itself.
+DATA_LABELS = {
+    "company_name": "Naam van de onderneming",
+    "enterprise_number": "Ondernemingsnummer",
+    "email": "E-mailadres",
+    "iban": "IBAN",
+    "bic": "BIC",
+    "services": "Diensten",
+    "provider_type": "Soort dienstverlener",
+    "starter": "Starter",
+    "eligibility": "Ontvankelijkheid",
+    "declarations": "Verklaringen op eer",
+    "audit_bureau": "Auditbureau",
+    "audit_hours": "Geschat aantal uren",
+    "audit_cost_estimate": "Geschatte auditkost (EUR)",
+    "expected_audit_type": "Verwachte audit",
+    "report_id": "Rapportnummer",
+    "audit_type": "Type audit",
+    "scores": "Scores",
+    "follow_up_deadline": "Termijn opvolgingsaudit",
+    "audit_summary": "Samenvatting van de audit",
+    "outcome": "Auditresultaat",
+    "decision": "Beslissing",
+    "decision_note": "Motivering",
+    "refusal_reason": "Reden van weigering",
+    "registration": "Registraties",
+    "certificates": "Attesten",
+    "renewal_request": "Aanvraag tot verlenging",
+}
+
 TEXTS: dict[str, str] = {
     "Opleiding": "Training",
     "Advies": "Advice",
@@ -96,6 +127,23 @@ TEXTS: dict[str, str] = {
     "G - gedeeltelijk": "G - partial",
     "T - toereikend": "T - adequate",
     "V - volkomen": "V - complete",
+    "Soort dienstverlener": "Kind of provider",
+    "Starter": "Starter",
+    "Ontvankelijkheid": "Eligibility",
+    "Verklaringen op eer": "Declarations of honour",
+    "Geschatte auditkost (EUR)": "Estimated audit cost (EUR)",
+    "Verwachte audit": "Expected audit",
+    "Rapportnummer": "Report id",
+    "Type audit": "Audit type",
+    "Scores": "Scores",
+    "Termijn opvolgingsaudit": "Follow-up audit deadline",
+    "Samenvatting van de audit": "Audit summary",
+    "Auditresultaat": "Audit outcome",
+    "Beslissing": "Decision",
+    "Motivering": "Motivation",
+    "Reden van weigering": "Reason for refusal",
+    "Attesten": "Certificates",
+    "Aanvraag tot verlenging": "Renewal request",
     # task names of the diagrams
     "Verklaring op eer ondertekenen (per dienst)": "Sign the declaration of honour (per service)",
     "Verklaring op eer nakijken": "Check the declaration of honour",
@@ -134,6 +182,13 @@ def expected_audit(detail: InstanceDetail) -> str:
     if element == "wait_report" and isinstance(expected, str):
         return expected
     return REPORT_WAITS.get(element, "full")
+
+
+def labelled(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(key, label in the current language, value as text) for each field, known fields first."""
+    order = {key: n for n, key in enumerate(DATA_LABELS)}
+    keys = sorted(data, key=lambda k: (order.get(k, len(order)), k))
+    return [(k, translate(DATA_LABELS[k]) if k in DATA_LABELS else k, shown(data[k])) for k in keys]
 
 
 def shown(value: Any) -> str:
