@@ -7,7 +7,7 @@ Every method that reads or writes takes the caller's ``Session``; the caller own
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from .models import (
     DefinitionFile,
     HistoryEntry,
     Incident,
+    InstanceAttribute,
     MessageSubscription,
     ProcessInstance,
     ProcessVersion,
@@ -379,13 +380,33 @@ class Engine:
     # --------------------------------------------------------------------------------- queries
 
     def instances(
-        self, session: Session, status: str | None = None, process_key: str | None = None, limit: int = 200
+        self,
+        session: Session,
+        status: str | None = None,
+        process_key: str | None = None,
+        limit: int = 200,
+        *,
+        attributes: dict[str, str] | None = None,
+        business_keys: Collection[str] | None = None,
+        unindexed: bool = False,
     ) -> list[InstanceSummary]:
+        """Instances, newest first. ``attributes``: only those whose search fields (the registry's
+        ``register_search_field``) have these values; ``business_keys``: only these keys; ``unindexed``:
+        only instances no run has indexed yet (from before kmop kept search fields)."""
         query = select(ProcessInstance).order_by(ProcessInstance.id.desc()).limit(limit)
         if status:
             query = query.where(ProcessInstance.status == status)
         if process_key:
             query = query.where(ProcessInstance.process_key == process_key)
+        for name, value in (attributes or {}).items():
+            matching = select(InstanceAttribute.instance_id).where(
+                InstanceAttribute.name == name, InstanceAttribute.value == value
+            )
+            query = query.where(ProcessInstance.id.in_(matching))
+        if business_keys is not None:
+            query = query.where(ProcessInstance.business_key.in_(list(business_keys)))
+        if unindexed:
+            query = query.where(ProcessInstance.search.is_(None))
         return [self._summary(session, inst) for inst in session.scalars(query)]
 
     def show(self, session: Session, instance_id: int) -> InstanceDetail:
@@ -409,7 +430,7 @@ class Engine:
                 if t.state == TaskState.COMPLETED and getattr(t.task_spec, "bpmn_id", None)
             }
         )
-        data = state.to_plain(wf.data if wf.completed else _latest_data(wf))
+        data = state.to_plain(projections.current_data(wf))
         history = session.scalars(
             select(HistoryEntry).where(HistoryEntry.instance_id == inst.id).order_by(HistoryEntry.id)
         )
@@ -572,17 +593,3 @@ def _done_message(row: UserTask) -> str:
         when = f" at {row.completed_at.isoformat()}" if row.completed_at else ""
         return f"task {row.id} ('{row.name}') was already completed{who}{when}"
     return f"task {row.id} ('{row.name}') is {row.status}: it can no longer be completed"
-
-
-def _latest_data(wf: Any) -> dict[str, Any]:
-    """The data a person would call "current": that of the most recently changed task."""
-    tasks = [
-        t
-        for t in projections.all_tasks(wf)
-        if t.state
-        in (TaskState.COMPLETED, TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR)
-    ]
-    if not tasks:
-        return dict(wf.data)
-    latest = max(tasks, key=lambda t: t.last_state_change)
-    return {**wf.data, **latest.data}

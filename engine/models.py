@@ -102,6 +102,20 @@ class ProcessInstance(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+    # The registry's search fields as the last run left them (None: not indexed since kmop indexes).
+    search: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+
+class InstanceAttribute(Base):
+    """One search field of an instance (``ServiceRegistry.register_search_field``), to find cases by."""
+
+    __tablename__ = "instance_attribute"
+    __table_args__ = (Index("ix_instance_attribute_lookup", "name", "value"),)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
 
 
 class InstanceTaskState(Base):

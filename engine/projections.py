@@ -42,6 +42,35 @@ def all_tasks(wf: Any) -> list[Any]:
     return tasks
 
 
+_CURRENT = TaskState.COMPLETED | TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
+
+
+def current_data(wf: Any, tasks: list[Any] | None = None) -> dict[str, Any]:
+    """The data a person would call "current": the workflow's when it ended, else that of the most
+    recently changed task."""
+    if wf.completed:
+        return dict(wf.data)
+    live = [t for t in (tasks if tasks is not None else all_tasks(wf)) if t.state & _CURRENT]
+    if not live:
+        return dict(wf.data)
+    latest = max(live, key=lambda t: t.last_state_change)
+    return {**wf.data, **latest.data}
+
+
+def search_values(wf: Any, fields: tuple[str, ...]) -> dict[str, str]:
+    """The search fields' current values as text (absent, empty or structured values are left out)."""
+    if not fields:
+        return {}
+    data = current_data(wf)
+    found: dict[str, str] = {}
+    for name in fields:
+        value = data.get(name)
+        if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+            continue
+        found[name] = str(value)[:200]
+    return found
+
+
 def find_task(wf: Any, task_id: str) -> Any | None:
     """The task with this id, or None (the library raises instead)."""
     from uuid import UUID

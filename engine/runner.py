@@ -34,6 +34,7 @@ from .errors import Conflict, InstanceEnded, KmopError, NotFound
 from .models import (
     HistoryEntry,
     Incident,
+    InstanceAttribute,
     ProcessInstance,
     ProcessVersion,
     ServiceAttempt,
@@ -173,6 +174,7 @@ def start(
             "created_at": now,
             "updated_at": now,
             "ended_at": None,
+            "search": None,
         }
         new_id = session.connection().execute(_INSERT_INSTANCE, row).scalar_one()
         inst = ProcessInstance(id=new_id, **row)
@@ -446,8 +448,12 @@ _SAVE_INSTANCE = (
         updated_at=bindparam("updated_at"),
         lock_version=bindparam("lock_version"),
         ended_at=bindparam("ended_at"),
+        search=bindparam("search"),
     )
 )
+_ATTRIBUTE_TABLE: Table = InstanceAttribute.__table__  # type: ignore[assignment]
+_INSERT_ATTRIBUTES = _ATTRIBUTE_TABLE.insert()
+_DELETE_ATTRIBUTES = _ATTRIBUTE_TABLE.delete().where(_ATTRIBUTE_TABLE.c.instance_id == bindparam("b_id"))
 
 # What the last run of an instance left waiting, for the caller's summary without asking the database again.
 WAITING: WeakKeyDictionary[ProcessInstance, tuple[int, projections.Waiting]] = WeakKeyDictionary()
@@ -473,12 +479,16 @@ def _finish(run: Run, loaded: state.LoadedState, expected_version: int | None) -
         rows = [{"instance_id": inst.id, "at": run.now, **entry} for entry in run.history]
         session.connection().execute(_INSERT_HISTORY, rows)
     new_version = (expected_version or 0) + 1
+    search = projections.search_values(wf, run.runtime.registry.search_fields)
+    if search != inst.search:
+        _index(session, inst.id, search, had_rows=bool(inst.search))
     values = {
         "skeleton": skeleton,
         "status": status,
         "updated_at": run.now,
         "lock_version": new_version,
         "ended_at": ended_at,
+        "search": search,
     }
     current = expected_version if expected_version is not None else inst.lock_version
     result = session.connection().execute(_SAVE_INSTANCE, {**values, "b_id": inst.id, "b_version": current})
@@ -487,6 +497,16 @@ def _finish(run: Run, loaded: state.LoadedState, expected_version: int | None) -
     for name, value in values.items():  # written already: the ORM must not write it again at its flush
         set_committed_value(inst, name, value)
     WAITING[inst] = (new_version, waiting)
+
+
+def _index(session: Session, instance_id: int, search: dict[str, str], had_rows: bool) -> None:
+    """Write the instance's search fields (only when they changed: at start, and when a field is set)."""
+    connection = session.connection()
+    if had_rows:
+        connection.execute(_DELETE_ATTRIBUTES, {"b_id": instance_id})
+    if search:
+        rows = [{"instance_id": instance_id, "name": k, "value": v} for k, v in search.items()]
+        connection.execute(_INSERT_ATTRIBUTES, rows)
 
 
 def _status(run: Run) -> str:

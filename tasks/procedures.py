@@ -314,6 +314,9 @@ def register_all(registry: ServiceRegistry) -> None:
     ):
         registry.register(function.__name__, function)
     registry.register_message(renewal.contract())
+    # Who may see a case: the provider by its enterprise number, the audit bureau it chose.
+    registry.register_search_field("enterprise_number")
+    registry.register_search_field("audit_bureau")
     registry.register_message(
         MessageContract(
             name="audit_report",

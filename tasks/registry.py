@@ -93,6 +93,7 @@ class ServiceRegistry:
         self._operators: dict[str, Operator] = {}
         self._validators: dict[str, Validator] = {}
         self._messages: dict[str, MessageContract] = {}
+        self._search_fields: list[str] = []
 
     def register_validator(self, name: str, function: Validator) -> None:
         """Register a start validator: a start event names it (property ``validator``)."""
@@ -106,6 +107,16 @@ class ServiceRegistry:
 
     def message(self, name: str) -> MessageContract | None:
         return self._messages.get(name)
+
+    def register_search_field(self, name: str) -> None:
+        """Index the process-data field ``name`` of every instance, so cases can be found by it (e.g. all
+        cases of one enterprise number) without loading them."""
+        if name not in self._search_fields:
+            self._search_fields.append(name)
+
+    @property
+    def search_fields(self) -> tuple[str, ...]:
+        return tuple(self._search_fields)
 
     def register(
         self,

@@ -184,3 +184,9 @@ def history(session: Session, application_id: str) -> list[RenewalRequest]:
     """Every renewal request of the application, oldest first."""
     query = select(RenewalRequest).where(RenewalRequest.application_id == application_id)
     return list(session.scalars(query.order_by(RenewalRequest.id)))
+
+
+def applications_of_bureau(session: Session, audit_bureau: str) -> list[str]:
+    """The applications whose renewal audit was ever asked of ``audit_bureau``."""
+    query = select(RenewalRequest.application_id).where(RenewalRequest.audit_bureau == audit_bureau)
+    return sorted(set(session.scalars(query)))
