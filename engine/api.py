@@ -14,7 +14,7 @@ from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Engine as DbEngine
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, union_all
 from sqlalchemy.orm import Session
 
 from tasks.registry import ServiceContext, ServiceRegistry, default_registry
@@ -386,18 +386,33 @@ class Engine:
         process_key: str | None = None,
         limit: int = 200,
         *,
+        version: int | None = None,
+        waiting_at: str | None = None,
+        overdue_at: datetime | None = None,
         attributes: dict[str, str] | None = None,
         business_keys: Collection[str] | None = None,
         unindexed: bool = False,
     ) -> list[InstanceSummary]:
-        """Instances, newest first. ``attributes``: only those whose search fields (the registry's
-        ``register_search_field``) have these values; ``business_keys``: only these keys; ``unindexed``:
-        only instances no run has indexed yet (from before kmop kept search fields)."""
+        """Instances, newest first, every filter applied by the database.
+
+        ``version``: of that version number; ``waiting_at``: waiting at that element (a ready user task,
+        a timer or retry, a message); ``overdue_at``: with a ready task due before that moment or a
+        wake-up due by then; ``attributes``: whose search fields (``register_search_field``) have these
+        values; ``business_keys``: only these keys; ``unindexed``: only instances no run has indexed yet
+        (from before kmop kept search fields).
+        """
         query = select(ProcessInstance).order_by(ProcessInstance.id.desc()).limit(limit)
         if status:
             query = query.where(ProcessInstance.status == status)
         if process_key:
             query = query.where(ProcessInstance.process_key == process_key)
+        if version is not None:
+            versions = select(ProcessVersion.id).where(ProcessVersion.version == version)
+            query = query.where(ProcessInstance.process_version_id.in_(versions))
+        if waiting_at:
+            query = query.where(ProcessInstance.id.in_(_waiting_at(waiting_at)))
+        if overdue_at is not None:
+            query = query.where(ProcessInstance.id.in_(_overdue(overdue_at)))
         for name, value in (attributes or {}).items():
             matching = select(InstanceAttribute.instance_id).where(
                 InstanceAttribute.name == name, InstanceAttribute.value == value
@@ -407,7 +422,18 @@ class Engine:
             query = query.where(ProcessInstance.business_key.in_(list(business_keys)))
         if unindexed:
             query = query.where(ProcessInstance.search.is_(None))
-        return [self._summary(session, inst) for inst in session.scalars(query)]
+        return self._summaries(session, list(session.scalars(query)))
+
+    def overdue(self, session: Session, now: datetime, instance_ids: Collection[int]) -> set[int]:
+        """Which of these instances have a ready task past its due date or a wake-up due by ``now``."""
+        if not instance_ids:
+            return set()
+        return set(session.scalars(_overdue(now, list(instance_ids))))
+
+    def waiting_elements(self, session: Session) -> list[str]:
+        """Every element some instance waits at now (for a filter's choices)."""
+        rows = _waiting_rows().subquery()
+        return sorted(session.scalars(select(rows.c.element_id).distinct()))
 
     def show(self, session: Session, instance_id: int) -> InstanceDetail:
         inst = self._instance(session, instance_id)
@@ -516,38 +542,31 @@ class Engine:
         return inst
 
     def _summary(self, session: Session, inst: ProcessInstance) -> InstanceSummary:
-        version = self.runtime.specs.version(session, inst.process_version_id)
-        known = runner.waiting_of(inst)
-        if known is not None:  # the run that just ended knows where it waits
-            return InstanceSummary(
+        return self._summaries(session, [inst])[0]
+
+    def _summaries(self, session: Session, insts: list[ProcessInstance]) -> list[InstanceSummary]:
+        """Summaries with where each instance waits: from its last run when known, else three queries for
+        the whole list (ready user tasks, wake-ups, message subscriptions)."""
+        known = {inst.id: w.elements for inst in insts if (w := runner.waiting_of(inst)) is not None}
+        unknown = [inst.id for inst in insts if inst.id not in known]
+        waiting: dict[int, set[str]] = {i: set() for i in unknown}
+        if unknown:
+            for instance_id, element in session.execute(_waiting_rows(unknown)):
+                waiting[instance_id].add(element)
+        return [
+            InstanceSummary(
                 inst.id,
                 inst.process_key,
-                version.version,
+                self.runtime.specs.version(session, inst.process_version_id).version,
                 inst.business_key,
                 inst.status,
                 inst.created_at,
                 inst.updated_at,
                 inst.ended_at,
-                known.elements,
+                known[inst.id] if inst.id in known else sorted(waiting[inst.id]),
             )
-        waiting = session.scalars(
-            select(UserTask.element_id).where(UserTask.instance_id == inst.id, UserTask.status == "ready")
-        ).all()
-        waiting_events = session.scalars(select(WakeUp.element_id).where(WakeUp.instance_id == inst.id)).all()
-        waiting_msgs = session.scalars(
-            select(MessageSubscription.element_id).where(MessageSubscription.instance_id == inst.id)
-        ).all()
-        return InstanceSummary(
-            inst.id,
-            inst.process_key,
-            version.version,
-            inst.business_key,
-            inst.status,
-            inst.created_at,
-            inst.updated_at,
-            inst.ended_at,
-            sorted({*waiting, *waiting_events, *waiting_msgs}),
-        )
+            for inst in insts
+        ]
 
     def _task_view(self, session: Session, row: UserTask, now: datetime | None = None) -> TaskView:
         inst = session.get(ProcessInstance, row.instance_id)
@@ -593,3 +612,39 @@ def _done_message(row: UserTask) -> str:
         when = f" at {row.completed_at.isoformat()}" if row.completed_at else ""
         return f"task {row.id} ('{row.name}') was already completed{who}{when}"
     return f"task {row.id} ('{row.name}') is {row.status}: it can no longer be completed"
+
+
+def _waiting_rows(instance_ids: list[int] | None = None) -> Any:
+    """(instance id, element id) of everything that waits: ready user tasks, wake-ups, subscriptions."""
+    parts = []
+    for table, condition in (
+        (UserTask, UserTask.status == "ready"),
+        (WakeUp, None),
+        (MessageSubscription, None),
+    ):
+        part = select(table.instance_id.label("instance_id"), table.element_id.label("element_id"))
+        if condition is not None:
+            part = part.where(condition)
+        if instance_ids is not None:
+            part = part.where(table.instance_id.in_(instance_ids))
+        parts.append(part)
+    return union_all(*parts)
+
+
+def _waiting_at(element_id: str) -> Any:
+    """Ids of the instances waiting at ``element_id``."""
+    return union_all(
+        select(UserTask.instance_id).where(UserTask.element_id == element_id, UserTask.status == "ready"),
+        select(WakeUp.instance_id).where(WakeUp.element_id == element_id),
+        select(MessageSubscription.instance_id).where(MessageSubscription.element_id == element_id),
+    )
+
+
+def _overdue(now: datetime, instance_ids: list[int] | None = None) -> Any:
+    """Ids of the instances with a ready task past its due date, or a wake-up due by ``now``."""
+    tasks = select(UserTask.instance_id).where(UserTask.status == "ready", UserTask.due_at < now)
+    wake_ups = select(WakeUp.instance_id).where(WakeUp.due_at <= now)
+    if instance_ids is not None:
+        tasks = tasks.where(UserTask.instance_id.in_(instance_ids))
+        wake_ups = wake_ups.where(WakeUp.instance_id.in_(instance_ids))
+    return union_all(tasks, wake_ups)

@@ -94,6 +94,27 @@ def test_overdue_filter_finds_cases_with_a_timer_in_the_past(
     assert 'class="overdue"' in html
 
 
+def test_the_filters_reach_older_cases_than_the_newest_shown(
+    client: FlaskClient, engine: Engine, cases: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from web.cases import listing
+
+    monkeypatch.setattr(listing, "LIMIT", 1)  # only the newest case fits the page
+    newer = [start(engine, f"APP-00{n}", services=["advice"]) for n in (10, 11)]
+    login(client, "an.vlaio")
+    assert listed(page(client, "/dossiers/")) == {newer[-1]}
+    assert listed(page(client, "/dossiers/?waiting_at=wait_report")) == {cases["kiwa"]}
+    assert listed(page(client, "/dossiers/?waiting_at=wait_report&process=registration&version=1")) == {
+        cases["kiwa"]
+    }
+    assert isinstance(engine.clock, clock.SimulatedClock)
+    engine.clock.set(clock.now() + timedelta(weeks=5))
+    assert listed(page(client, "/dossiers/?overdue=1")) == {cases["kiwa"]}
+    with engine.transaction() as db:
+        assert engine.overdue(db, clock.now(), [cases["audit"], cases["new"]]) == {cases["audit"]}
+        assert {"sign_declaration", "wait_report"} <= set(engine.waiting_elements(db))
+
+
 @pytest.mark.parametrize("username", ["jan.acme", "admin.acme", "piet.andere", "auditor.dnv"])
 def test_the_list_is_for_staff_only(client: FlaskClient, cases: dict[str, int], username: str) -> None:
     login(client, username)

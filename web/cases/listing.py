@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from engine.views import InstanceSummary
 
 STATUSES = ("running", "waiting", "error", "suspended", "completed", "cancelled")
-LIMIT = 500  # the newest cases searched; a filter narrows these down
+LIMIT = 500  # the newest cases that match the filters
 
 
 @dataclass(frozen=True)
@@ -51,30 +51,24 @@ class Listing:
     elements: list[str]
 
 
-def overdue_cases(db: Session, engine: Any, now: datetime) -> set[int]:
-    """Cases with a ready task past its due date, or a timer (or retry) whose time has passed."""
-    late = {t.instance_id for t in engine.tasks(db) if t.overdue}
-    late |= {w.instance_id for w in engine.timers(db) if w.due_at <= now}
-    return late
-
-
 def list_cases(db: Session, engine: Any, filters: Filters, now: datetime) -> Listing:
+    """The newest cases (at most LIMIT) that match every filter, all applied by the database."""
     summaries: list[InstanceSummary] = engine.instances(
-        db, status=filters.status, process_key=filters.process, limit=LIMIT
+        db,
+        status=filters.status,
+        process_key=filters.process,
+        limit=LIMIT,
+        version=filters.version,
+        waiting_at=filters.waiting_at,
+        overdue_at=now if filters.overdue else None,
     )
-    if filters.version is not None:
-        summaries = [s for s in summaries if s.version == filters.version]
-    elements = sorted({e for s in summaries for e in s.waiting_at} | _given(filters.waiting_at))
-    if filters.waiting_at:
-        summaries = [s for s in summaries if filters.waiting_at in s.waiting_at]
-    late = overdue_cases(db, engine, now)
-    rows = [Row(s, s.id in late) for s in summaries if not filters.overdue or s.id in late]
+    late = engine.overdue(db, now, [s.id for s in summaries])
     deployed = engine.processes(db)
     return Listing(
-        rows=rows,
+        rows=[Row(s, s.id in late) for s in summaries],
         processes=sorted({p.process_key for p in deployed}),
         versions=sorted({p.version for p in deployed}),
-        elements=elements,
+        elements=sorted(set(engine.waiting_elements(db)) | _given(filters.waiting_at)),
     )
 
 
