@@ -81,30 +81,41 @@ def require_case(
 
 
 def visible_cases(
-    db: Session, engine: Any, person: Person, roles: set[str], limit: int = 200
+    db: Session,
+    engine: Any,
+    person: Person,
+    roles: set[str],
+    limit: int = 200,
+    status: str | None = None,
+    process_key: str | None = None,
 ) -> list[InstanceDetail]:
-    """The cases this person may see, newest first (at most ``limit``).
+    """The cases this person may see, newest first (at most ``limit``; of a status and process if given).
 
     Found in the database by the instances' search fields (enterprise number, audit bureau) and the
     renewal requests, so only the person's own cases are loaded; instances no run has indexed yet (from
     before kmop kept search fields) are checked one by one.
     """
+    filters = {"status": status, "process_key": process_key}
     if roles & STAFF:
-        return [engine.show(db, s.id) for s in engine.instances(db, limit=limit)]
+        return [engine.show(db, s.id) for s in engine.instances(db, limit=limit, **filters)]
     org = organisation_of(db, person)
     found: dict[int, Any] = {}
     if roles & {"dienstverlener", "lokale_beheerder"} and org.enterprise_number:
-        for s in engine.instances(db, limit=limit, attributes={"enterprise_number": org.enterprise_number}):
+        for s in engine.instances(
+            db, limit=limit, **filters, attributes={"enterprise_number": org.enterprise_number}
+        ):
             found[s.id] = s
     if "auditbureau" in roles and org.audit_bureau_code:
-        for s in engine.instances(db, limit=limit, attributes={"audit_bureau": org.audit_bureau_code}):
+        for s in engine.instances(
+            db, limit=limit, **filters, attributes={"audit_bureau": org.audit_bureau_code}
+        ):
             found[s.id] = s
         keys = renewal.applications_of_bureau(db, org.audit_bureau_code)
         if keys:
-            for s in engine.instances(db, limit=limit, business_keys=keys):
+            for s in engine.instances(db, limit=limit, **filters, business_keys=keys):
                 found[s.id] = s
     details = [engine.show(db, i) for i in sorted(found, reverse=True)[:limit]]
-    legacy = [engine.show(db, s.id) for s in engine.instances(db, limit=limit, unindexed=True)]
+    legacy = [engine.show(db, s.id) for s in engine.instances(db, limit=limit, **filters, unindexed=True)]
     details += [d for d in legacy if d.id not in found and may_see(db, person, roles, d)]
     details.sort(key=lambda d: d.id, reverse=True)
     return [d for d in details[:limit] if may_see(db, person, roles, d)]

@@ -69,3 +69,17 @@ def test_cases_from_before_the_search_fields_are_still_found(app: Flask, engine:
     assert _cases(engine, "admin.acme") == ["APP-S-000005"]
     assert _cases(engine, "auditor.dnv") == ["APP-S-000005"]
     assert _cases(engine, "piet.andere") == []
+
+
+def test_the_api_lists_a_providers_own_cases_past_newer_ones_of_others(app: Flask, engine: Engine) -> None:
+    from tests.web.test_api import Api, token_for
+
+    own = start(engine, "APP-S-000006", services=["advice"])
+    for n in range(3):
+        start(
+            engine, f"APP-S-20000{n}", services=["advice"], enterprise_number=OTHER, company_name="Andere BV"
+        )
+    api = Api(app.test_client(), token_for(engine, "admin.acme"))
+    listed = api.ok(api.get("/cases?limit=1"))["cases"]
+    assert [c["id"] for c in listed] == [own]
+    assert api.ok(api.get("/cases?status=completed"))["cases"] == []

@@ -17,6 +17,7 @@ from engine.models import ProcessInstance
 from engine.views import InstanceDetail, TaskView
 from tasks.validation import FieldError, normalize_enterprise_number
 
+from .. import access
 from .core import PROVIDER, Caller, bp, caller, engine, json_body, object_field
 
 # Processes a provider may start itself; staff may start any deployed process.
@@ -122,13 +123,10 @@ def cases() -> ResponseReturnValue:
     process = request.args.get("process") or None
     limit = _limit(request.args.get("limit"))
     with engine().transaction() as db:
-        found = []
-        for row in engine().instances(db, status=status, process_key=process, limit=MAX_CASES):
-            detail = engine().show(db, row.id)
-            if who.may_see(db, detail):
-                found.append(summary(detail))
-                if len(found) >= limit:
-                    break
+        details = access.visible_cases(
+            db, engine(), who.person, set(who.roles), limit=limit, status=status, process_key=process
+        )
+        found = [summary(d) for d in details]
     return jsonify(cases=found)
 
 
