@@ -22,7 +22,7 @@ from tasks.registry import ServiceContext, ServiceRegistry, default_registry
 from . import clock, forms, messages, projections, runner, specs, state, timers
 from .config import Settings
 from .db import make_db, session_factory, upgrade
-from .errors import Conflict, InvalidInput, KmopError, NotFound
+from .errors import Claimed, Conflict, Forbidden, InvalidInput, KmopError, NotFound
 from .models import (
     DefinitionFile,
     HistoryEntry,
@@ -233,6 +233,8 @@ class Engine:
             raise NotFound(f"no task {task_id}")
         if row.status != "ready":
             raise Conflict(_done_message(row))
+        if row.claimed_by is not None and actor is not None and row.claimed_by != actor:
+            raise Claimed(task_id, row.claimed_by)
         instance_id = row.instance_id
 
         def action(run: runner.Run) -> None:
@@ -276,8 +278,23 @@ class Engine:
         if row.status != "ready":
             raise Conflict(_done_message(row))
         if actor is not None and row.claimed_by not in (None, actor):
-            raise Conflict(f"task {task_id} is claimed by {row.claimed_by}")
+            raise Claimed(task_id, row.claimed_by)
         row.claimed_by = actor
+        session.flush()
+        return self._task_view(session, row)
+
+    def release(self, session: Session, task_id: str, actor: str | None, force: bool = False) -> TaskView:
+        """Give a claimed task back; only the one who claimed it may, unless ``force`` (an operator)."""
+        row = session.get(UserTask, task_id, with_for_update=True)
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        if row.status != "ready":
+            raise Conflict(_done_message(row))
+        if row.claimed_by is not None and row.claimed_by != actor and not force:
+            raise Forbidden(
+                f"task {task_id} is claimed by {row.claimed_by}: only they or an operator may release it"
+            )
+        row.claimed_by = None
         session.flush()
         return self._task_view(session, row)
 

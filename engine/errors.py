@@ -32,6 +32,14 @@ class Conflict(KmopError):
     status = 409
 
 
+class Claimed(Conflict):
+    """Someone else has claimed the task: only they complete or release it (an operator may release it)."""
+
+    def __init__(self, task_id: str, claimed_by: str) -> None:
+        super().__init__(f"task {task_id} is claimed by {claimed_by}")
+        self.claimed_by = claimed_by
+
+
 class InstanceEnded(Conflict):
     """The instance is completed or cancelled: nothing can change it any more."""
 

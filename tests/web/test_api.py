@@ -236,6 +236,32 @@ def test_a_task_completed_already_answers_409(provider: Api, agency: Api) -> Non
     assert provider.ok(provider.get(f"/tasks/{task['id']}"))["status"] == "completed"
 
 
+def test_a_claimed_task_is_completed_and_released_only_by_its_claimer(
+    engine_: Engine, client: FlaskClient, provider: Api, agency: Api
+) -> None:
+    with engine_.transaction() as db:
+        vlaio = db.query(Organisation).filter_by(kind="agency").one()
+    bart = Api(client, add_person(engine_, "bart.vlaio", vlaio, ("vlaio",)))
+    operator = Api(client, add_person(engine_, "bea.beheer", vlaio, ("beheerder",)))
+    case_id = apply(provider)
+    for task in ready(provider, case_id, "sign_declaration"):
+        body = {"data": {"declaration_accepted": True, "declared_by": "Jan Peeters"}}
+        provider.ok(provider.post(f"/tasks/{task['id']}/complete", body))
+    [check] = ready(agency, case_id, "check_declaration")
+    path = f"/tasks/{check['id']}"
+    assert agency.ok(agency.post(f"{path}/claim", {}))["claimed_by"] == "an.vlaio"
+    assert "claimed by an.vlaio" in assert_error(bart.post(f"{path}/claim", {}), 409)["message"]
+    refused = assert_error(bart.post(f"{path}/complete", {"data": {"decision": "approve"}}), 409)
+    assert "claimed by an.vlaio" in refused["message"]
+    assert_error(bart.post(f"{path}/release", {}), 403)
+    assert_error(provider.post(f"{path}/claim", {}), 403)
+    assert operator.ok(operator.post(f"{path}/release", {}))["claimed_by"] is None
+    assert bart.ok(bart.post(f"{path}/claim", {}))["claimed_by"] == "bart.vlaio"
+    assert bart.ok(bart.post(f"{path}/release", {}))["claimed_by"] is None
+    agency.ok(agency.post(f"{path}/complete", {"data": {"decision": "approve"}}))
+    assert_error(agency.post(f"{path}/release", {}), 409)
+
+
 # ------------------------------------------------------------------------------------ authentication
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from engine.errors import Conflict, InvalidInput, NotFound
+from engine.errors import Claimed, Conflict, Forbidden, InvalidInput, NotFound
 from engine.views import TaskView
 
 from .. import formrender
@@ -80,26 +80,24 @@ def claim(task_id: str) -> Any:
 @bp.post("/taken/<task_id>/vrijgeven")
 @roles_required(*STAFF)
 def release(task_id: str) -> Any:
-    with engine().transaction() as db:
-        try:
-            view = engine().task(db, task_id)
-        except NotFound:
-            abort(404)
-        if view.claimed_by not in (None, g.person.username) and "beheerder" not in g.roles:
-            abort(403)  # only the one who claimed it (or an operator) gives it back
-        try:
-            engine().claim(db, task_id, None)
-        except Conflict as exc:
-            flash(_conflict_text(exc))
-            return _back()
+    try:
+        with engine().transaction() as db:
+            # only the one who claimed it (or an operator) gives it back: the engine checks
+            engine().release(db, task_id, g.person.username, force="beheerder" in g.roles)
+    except NotFound:
+        abort(404)
+    except Forbidden:
+        abort(403)
+    except Conflict as exc:
+        flash(_conflict_text(exc))
+        return _back()
     flash(translate("De taak is vrijgegeven."))
     return _back()
 
 
 def _conflict_text(exc: Conflict) -> str:
-    text = exc.message
-    if " is claimed by " in text:
-        return translate("Deze taak is opgenomen door %s.") % text.rsplit(" ", 1)[-1]
+    if isinstance(exc, Claimed):
+        return translate("Deze taak is opgenomen door %s.") % exc.claimed_by
     return translate("Deze taak is al afgerond of niet meer open.")
 
 

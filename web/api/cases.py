@@ -18,6 +18,7 @@ from engine.views import InstanceDetail, TaskView
 from tasks.validation import FieldError, normalize_enterprise_number
 
 from .. import access
+from ..access import STAFF
 from .core import PROVIDER, Caller, bp, caller, engine, json_body, object_field
 
 # Processes a provider may start itself; staff may start any deployed process.
@@ -235,3 +236,25 @@ def complete(task_id: str) -> ResponseReturnValue:
         load_task(db, who, task_id)
         result = engine().complete(db, task_id, data, actor=who.username)
     return jsonify(task_id=task_id, status="completed", case=result.to_dict())
+
+
+@bp.post("/tasks/<task_id>/claim")
+def claim(task_id: str) -> ResponseReturnValue:
+    """Take a task on (agency staff): others then cannot complete it until it is released."""
+    who = caller()
+    who.require(*STAFF)
+    with engine().transaction() as db:
+        load_task(db, who, task_id)
+        view = engine().claim(db, task_id, who.username)
+    return jsonify(view.to_dict())
+
+
+@bp.post("/tasks/<task_id>/release")
+def release(task_id: str) -> ResponseReturnValue:
+    """Give a claimed task back: the one who claimed it, or an operator (role beheerder)."""
+    who = caller()
+    who.require(*STAFF)
+    with engine().transaction() as db:
+        load_task(db, who, task_id)
+        view = engine().release(db, task_id, who.username, force="beheerder" in who.roles)
+    return jsonify(view.to_dict())

@@ -460,6 +460,22 @@ PATHS: dict[str, Any] = {
             "responses": {**_ok("CompleteResult", "completed"), **_errors("400", "403", "404", "409")},
         }
     },
+    "/tasks/{task_id}/claim": {
+        "post": {
+            "operationId": "claimTask",
+            "summary": "Take a task on (agency staff); someone else's claim answers 409",
+            "parameters": [_TASK_ID],
+            "responses": {**_ok("Task", "claimed"), **_errors("403", "404", "409")},
+        }
+    },
+    "/tasks/{task_id}/release": {
+        "post": {
+            "operationId": "releaseTask",
+            "summary": "Give a claimed task back (the one who claimed it, or an operator)",
+            "parameters": [_TASK_ID],
+            "responses": {**_ok("Task", "released"), **_errors("403", "404", "409")},
+        }
+    },
     "/messages/audit_report": {
         "post": {
             "operationId": "sendAuditReport",
