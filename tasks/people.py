@@ -132,6 +132,18 @@ def revoke_tokens(session: Session, person: Person, label: str | None = None) ->
     return int(session.execute(query).rowcount or 0)  # type: ignore[attr-defined]
 
 
+def tokens_of(session: Session, person: Person) -> list[ApiToken]:
+    """A person's API tokens, newest first (their hashes only: the clear text is never kept)."""
+    query = select(ApiToken).where(ApiToken.person_id == person.id).order_by(ApiToken.id.desc())
+    return list(session.scalars(query))
+
+
+def revoke_token(session: Session, person: Person, token_id: int) -> bool:
+    """Revoke one of the person's own tokens; False when it is not theirs (or gone)."""
+    query = delete(ApiToken).where(ApiToken.id == token_id, ApiToken.person_id == person.id)
+    return bool(session.execute(query).rowcount)  # type: ignore[attr-defined]
+
+
 def find_person(session: Session, username: str) -> Person | None:
     return session.scalars(select(Person).where(Person.username == username.strip().lower())).first()
 

@@ -22,7 +22,7 @@ from .access import STAFF
 
 csrf = CSRFProtect()
 # One blueprint package per audience, each with ``init_app(app)`` (registers its routes and texts).
-AUDIENCES = ("provider", "bureau", "agency", "cases", "public", "api")
+AUDIENCES = ("provider", "bureau", "agency", "cases", "public", "api", "account")
 
 
 def _secret_key() -> str:
