@@ -40,6 +40,10 @@ class Claimed(Conflict):
         self.claimed_by = claimed_by
 
 
+class MessageIdReused(Conflict):
+    """A message id already accepted for another message or correlation key (not a repeat of it)."""
+
+
 class InstanceEnded(Conflict):
     """The instance is completed or cancelled: nothing can change it any more."""
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from tasks.registry import MessageContract, ServiceContext
 
 from . import clock, forms, projections, runner, timers
-from .errors import Conflict, InvalidInput, MessageNotDelivered
+from .errors import Conflict, InvalidInput, MessageIdReused, MessageNotDelivered
 from .models import BufferedMessage, MessageReceipt, MessageSubscription, ProcessInstance
 from .views import MessageResult
 
@@ -73,6 +73,12 @@ def send(
     now = clock.now()
     if message_id:
         seen = session.get(MessageReceipt, message_id)
+        if seen is not None and (seen.message_name != name or seen.correlation_key != key):
+            # Not a repeat: answering "duplicate" would drop this message without a word.
+            raise MessageIdReused(
+                f"message id {message_id} was already used for message '{seen.message_name}' with key "
+                f"'{seen.correlation_key}'; give this message its own id"
+            )
         if seen is not None:
             return MessageResult(
                 "duplicate",

@@ -9,7 +9,7 @@ import pytest
 
 from engine import clock
 from engine.api import Engine
-from engine.errors import InvalidInput, MessageNotDelivered
+from engine.errors import InvalidInput, MessageIdReused, MessageNotDelivered
 from tests.conftest import make_engine
 
 
@@ -46,6 +46,18 @@ def test_a_buffered_message_is_delivered_when_the_case_starts_waiting(engine: En
         again = engine.message(session, "report_due", "EARLY", {"score": "B"}, message_id="x-1")
     assert detail.status == "completed" and detail.data["score"] == "T"
     assert again.status == "duplicate" and again.instance_id == inst
+
+
+def test_a_message_id_used_for_another_key_is_refused_not_dropped(engine: Engine, race: None) -> None:
+    a, b = _to_gateway(engine, "A"), _to_gateway(engine, "B")
+    with engine.transaction() as session:
+        engine.message(session, "report_due", "A", {"score": "V"}, message_id="r-1")
+    with engine.transaction() as session, pytest.raises(MessageIdReused) as refused:
+        engine.message(session, "report_due", "B", {"score": "T"}, message_id="r-1")
+    assert "already used for message 'report_due' with key 'A'" in str(refused.value)
+    with engine.transaction() as session:
+        assert engine.show(session, a).status == "completed"
+        assert engine.show(session, b).status == "waiting", "B's message was not taken for a repeat"
 
 
 def test_a_buffered_message_expires(engine: Engine, race: None) -> None:

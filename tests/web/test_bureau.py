@@ -117,3 +117,18 @@ def test_a_starter_gets_a_limited_audit(app: Flask, engine: Engine) -> None:
     assert sent.status_code == 302
     with engine.transaction() as db:
         assert engine.show(db, case).data["audit_type"] == "limited"
+
+
+def test_a_report_id_used_for_another_application_is_shown_beside_the_field(
+    app: Flask, engine: Engine
+) -> None:
+    first, second = to_report(engine, "APP-B-000010"), to_report(engine, "APP-B-000011", services=["advice"])
+    auditor = client_of(app, "auditor.dnv")
+    report = {"report_id": "DNV-42", "audit_type": "full", **scores()}
+    assert post(auditor, f"/auditbureau/audits/{first}", report).status_code == 302
+    reused = post(auditor, f"/auditbureau/audits/{second}", report)
+    html = reused.get_data(as_text=True)
+    assert reused.status_code == 400 and 'id="f-report-id-error"' in html and "al gebruikt" in html
+    assert 'value="DNV-42"' in html, "what was typed is kept"
+    with engine.transaction() as db:
+        assert "wait_report" in engine.show(db, second).active_elements

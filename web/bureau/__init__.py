@@ -14,6 +14,8 @@ TEXTS: dict[str, str] = {
     "Audits van %s": "Audits of %s",
     "Open audits": "Open audits",
     "Afgehandelde audits": "Completed audits",
+    "Rapportnummer: %s werd al gebruikt voor een ander rapport; geef dit rapport een eigen nummer.": "Report "
+    "id: %s was already used for another report; give this report its own id.",
     "Aangevraagde verlengingsaudits": "Requested renewal audits",
     "De dienstverlener vroeg uw bureau om de audit voor de verlenging van zijn registratie; bezorg het "
     "rapport vóór de einddatum.": "The provider asked your bureau for the audit that renews its "

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import flash, g, redirect, render_template, request, url_for
 
-from engine.errors import Conflict, Forbidden, InvalidInput
+from engine.errors import Conflict, Forbidden, InvalidInput, MessageIdReused
 from engine.views import InstanceDetail
 from tasks import renewal
 
@@ -27,6 +27,9 @@ from . import bp
 
 ASPECTS = {"conformity": "Conformiteit", "demonstrability": "Aantoonbaarheid"}
 REPORT_ID_HINT = "Uw eigen kenmerk van het rapport; hetzelfde rapport twee keer indienen telt één keer."
+REPORT_ID_USED = (
+    "Rapportnummer: %s werd al gebruikt voor een ander rapport; geef dit rapport een eigen nummer."
+)
 NOT_MINE = (
     "Dit auditrapport wordt niet door uw bureau verwacht: voor een verlenging kiest de dienstverlener het "
     "auditbureau in zijn aanvraag tot verlenging."
@@ -148,7 +151,12 @@ def report(instance_id: int) -> Any:
         values = {k: str(v) for k, v in request.form.items() if k != "csrf_token"}
         payload = payload_of(detail.business_key or "", request.form)
         actor = g.person.username
-        result = casework.attempt(eng, lambda db: eng.message(db, "audit_report", None, payload, actor=actor))
+        try:
+            result = casework.attempt(
+                eng, lambda db: eng.message(db, "audit_report", None, payload, actor=actor)
+            )
+        except MessageIdReused:
+            result = InvalidInput(translate(REPORT_ID_USED) % payload["report_id"], field="report_id")
         if isinstance(result, InvalidInput):
             errors = formrender.messages(result)
         else:
