@@ -15,6 +15,7 @@ from typing import Any
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Engine as DbEngine
 from sqlalchemy import bindparam, func, select, union_all
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tasks.registry import ServiceContext, ServiceRegistry, default_registry
@@ -158,8 +159,17 @@ class Engine:
                 + (f" version {version}" if version else "")
                 + f" (deployed: {known})"
             )
+        if business_key is not None and self._open_with_key(session, pv.process_key, business_key):
+            raise Conflict(
+                f"an open case of '{pv.process_key}' already has the business key '{business_key}'"
+            )
         accepted = self._accept_start(session, pv, dict(data or {}), business_key)
-        inst = runner.start(self.runtime, session, pv, accepted, business_key, actor)
+        try:
+            inst = runner.start(self.runtime, session, pv, accepted, business_key, actor)
+        except IntegrityError as exc:  # a racing start with the same key got there first
+            raise Conflict(
+                f"an open case of '{pv.process_key}' already has the business key '{business_key}'"
+            ) from exc
         messages.drain_if_waiting(self.runtime, session, inst)
         return self._summary(session, inst)
 
@@ -557,6 +567,14 @@ class Engine:
         if inst is None:
             raise NotFound(f"no process instance {instance_id}")
         return inst
+
+    def _open_with_key(self, session: Session, process_key: str, business_key: str) -> bool:
+        query = select(ProcessInstance.id).where(
+            ProcessInstance.process_key == process_key,
+            ProcessInstance.business_key == business_key,
+            ProcessInstance.status.not_in(runner.ENDED),
+        )
+        return session.scalar(query.limit(1)) is not None
 
     def _summary(self, session: Session, inst: ProcessInstance) -> InstanceSummary:
         return self._summaries(session, [inst])[0]

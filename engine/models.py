@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -89,8 +90,22 @@ class ProcessVersion(Base):
     deployed_at: Mapped[datetime]
 
 
+_OPEN_WITH_KEY = text("business_key IS NOT NULL AND status NOT IN ('completed', 'cancelled')")
+
+
 class ProcessInstance(Base):
     __tablename__ = "process_instance"
+    # One open case per process and business key (messages find a case by its key); ended cases keep theirs.
+    __table_args__ = (
+        Index(
+            "uq_instance_open_business_key",
+            "process_key",
+            "business_key",
+            unique=True,
+            sqlite_where=_OPEN_WITH_KEY,
+            postgresql_where=_OPEN_WITH_KEY,
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     process_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"), index=True)
     process_key: Mapped[str] = mapped_column(String(200), index=True)

@@ -173,3 +173,28 @@ def test_a_refused_start_does_not_spoil_later_starts(engine: Engine) -> None:
         raise RuntimeError("the caller's transaction fails after the start")
     with engine.transaction() as session:
         assert engine.start(session, "deadline_race", business_key="X-2").version == 1
+
+
+def test_one_open_case_per_process_and_business_key(engine: Engine) -> None:
+    from sqlalchemy import insert
+
+    from engine.errors import Conflict
+    from engine.models import ProcessInstance
+
+    _deploy(engine, ("race.bpmn", RACE))
+    with engine.transaction() as session:
+        first = engine.start(session, "deadline_race", business_key="K-1")
+    with pytest.raises(Conflict, match="already has the business key 'K-1'"), engine.transaction() as session:
+        engine.start(session, "deadline_race", business_key="K-1")
+    # The database itself refuses a second open case with the key (a racing start that passed the check).
+    with pytest.raises(Exception, match="(?i)unique"), engine.transaction() as session:
+        row = session.get(ProcessInstance, first.id)
+        assert row is not None
+        values = {c.name: getattr(row, c.name) for c in ProcessInstance.__table__.columns if c.name != "id"}
+        session.execute(insert(ProcessInstance).values(**values))
+    with engine.transaction() as session:
+        engine.cancel(session, first.id)
+    with engine.transaction() as session:  # an ended case no longer holds its key
+        assert engine.start(session, "deadline_race", business_key="K-1").id != first.id
+        assert engine.start(session, "deadline_race", business_key=None).business_key is None
+        assert engine.start(session, "deadline_race", business_key=None).business_key is None
