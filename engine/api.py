@@ -14,13 +14,13 @@ from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Engine as DbEngine
-from sqlalchemy import bindparam, func, select, union_all
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tasks.registry import ServiceContext, ServiceRegistry, default_registry
 
-from . import clock, forms, messages, projections, runner, specs, state, timers
+from . import clock, forms, messages, projections, queries, runner, specs, state, timers
 from .config import Settings
 from .db import make_db, session_factory, upgrade
 from .errors import Claimed, Conflict, Forbidden, InvalidInput, KmopError, NotFound
@@ -28,7 +28,6 @@ from .models import (
     DefinitionFile,
     HistoryEntry,
     Incident,
-    InstanceAttribute,
     MessageSubscription,
     ProcessInstance,
     ProcessVersion,
@@ -159,7 +158,7 @@ class Engine:
                 + (f" version {version}" if version else "")
                 + f" (deployed: {known})"
             )
-        if business_key is not None and self._open_with_key(session, pv.process_key, business_key):
+        if business_key is not None and queries.open_with_key(session, pv.process_key, business_key):
             raise Conflict(
                 f"an open case of '{pv.process_key}' already has the business key '{business_key}'"
             )
@@ -428,39 +427,27 @@ class Engine:
         values; ``business_keys``: only these keys; ``unindexed``: only instances no run has indexed yet
         (from before kmop kept search fields).
         """
-        query = select(ProcessInstance).order_by(ProcessInstance.id.desc()).limit(limit)
-        if status:
-            query = query.where(ProcessInstance.status == status)
-        if process_key:
-            query = query.where(ProcessInstance.process_key == process_key)
-        if version is not None:
-            versions = select(ProcessVersion.id).where(ProcessVersion.version == version)
-            query = query.where(ProcessInstance.process_version_id.in_(versions))
-        if waiting_at:
-            query = query.where(ProcessInstance.id.in_(_waiting_at(waiting_at)))
-        if overdue_at is not None:
-            query = query.where(ProcessInstance.id.in_(_overdue(overdue_at)))
-        for name, value in (attributes or {}).items():
-            matching = select(InstanceAttribute.instance_id).where(
-                InstanceAttribute.name == name, InstanceAttribute.value == value
-            )
-            query = query.where(ProcessInstance.id.in_(matching))
-        if business_keys is not None:
-            query = query.where(ProcessInstance.business_key.in_(list(business_keys)))
-        if unindexed:
-            query = query.where(ProcessInstance.search.is_(None))
-        return self._summaries(session, list(session.scalars(query)))
+        return queries.find_instances(
+            session,
+            self.runtime.specs,
+            status=status,
+            process_key=process_key,
+            limit=limit,
+            version=version,
+            waiting_at=waiting_at,
+            overdue_at=overdue_at,
+            attributes=attributes,
+            business_keys=business_keys,
+            unindexed=unindexed,
+        )
 
     def overdue(self, session: Session, now: datetime, instance_ids: Collection[int]) -> set[int]:
         """Which of these instances have a ready task past its due date or a wake-up due by ``now``."""
-        if not instance_ids:
-            return set()
-        return set(session.scalars(_overdue(now, list(instance_ids))))
+        return queries.overdue(session, now, instance_ids)
 
     def waiting_elements(self, session: Session) -> list[str]:
         """Every element some instance waits at now (for a filter's choices)."""
-        rows = _waiting_rows().subquery()
-        return sorted(session.scalars(select(rows.c.element_id).distinct()))
+        return queries.waiting_elements(session)
 
     def show(self, session: Session, instance_id: int) -> InstanceDetail:
         inst = self._instance(session, instance_id)
@@ -568,40 +555,8 @@ class Engine:
             raise NotFound(f"no process instance {instance_id}")
         return inst
 
-    def _open_with_key(self, session: Session, process_key: str, business_key: str) -> bool:
-        query = select(ProcessInstance.id).where(
-            ProcessInstance.process_key == process_key,
-            ProcessInstance.business_key == business_key,
-            ProcessInstance.status.not_in(runner.ENDED),
-        )
-        return session.scalar(query.limit(1)) is not None
-
     def _summary(self, session: Session, inst: ProcessInstance) -> InstanceSummary:
-        return self._summaries(session, [inst])[0]
-
-    def _summaries(self, session: Session, insts: list[ProcessInstance]) -> list[InstanceSummary]:
-        """Summaries with where each instance waits: from its last run when known, else three queries for
-        the whole list (ready user tasks, wake-ups, message subscriptions)."""
-        known = {inst.id: w.elements for inst in insts if (w := runner.waiting_of(inst)) is not None}
-        unknown = [inst.id for inst in insts if inst.id not in known]
-        waiting: dict[int, set[str]] = {i: set() for i in unknown}
-        if unknown:
-            for instance_id, element in session.execute(_waiting_rows(unknown)):
-                waiting[instance_id].add(element)
-        return [
-            InstanceSummary(
-                inst.id,
-                inst.process_key,
-                self.runtime.specs.version(session, inst.process_version_id).version,
-                inst.business_key,
-                inst.status,
-                inst.created_at,
-                inst.updated_at,
-                inst.ended_at,
-                known[inst.id] if inst.id in known else sorted(waiting[inst.id]),
-            )
-            for inst in insts
-        ]
+        return queries.summaries(session, self.runtime.specs, [inst])[0]
 
     def _task_view(self, session: Session, row: UserTask, now: datetime | None = None) -> TaskView:
         inst = session.get(ProcessInstance, row.instance_id)
@@ -647,39 +602,3 @@ def _done_message(row: UserTask) -> str:
         when = f" at {row.completed_at.isoformat()}" if row.completed_at else ""
         return f"task {row.id} ('{row.name}') was already completed{who}{when}"
     return f"task {row.id} ('{row.name}') is {row.status}: it can no longer be completed"
-
-
-def _waiting_rows(instance_ids: list[int] | None = None) -> Any:
-    """(instance id, element id) of everything that waits: ready user tasks, wake-ups, subscriptions."""
-    parts = []
-    for table, condition in (
-        (UserTask, UserTask.status == "ready"),
-        (WakeUp, None),
-        (MessageSubscription, None),
-    ):
-        part = select(table.instance_id.label("instance_id"), table.element_id.label("element_id"))
-        if condition is not None:
-            part = part.where(condition)
-        if instance_ids is not None:
-            part = part.where(table.instance_id.in_(instance_ids))
-        parts.append(part)
-    return union_all(*parts)
-
-
-def _waiting_at(element_id: str) -> Any:
-    """Ids of the instances waiting at ``element_id``."""
-    return union_all(
-        select(UserTask.instance_id).where(UserTask.element_id == element_id, UserTask.status == "ready"),
-        select(WakeUp.instance_id).where(WakeUp.element_id == element_id),
-        select(MessageSubscription.instance_id).where(MessageSubscription.element_id == element_id),
-    )
-
-
-def _overdue(now: datetime, instance_ids: list[int] | None = None) -> Any:
-    """Ids of the instances with a ready task past its due date, or a wake-up due by ``now``."""
-    tasks = select(UserTask.instance_id).where(UserTask.status == "ready", UserTask.due_at < now)
-    wake_ups = select(WakeUp.instance_id).where(WakeUp.due_at <= now)
-    if instance_ids is not None:
-        tasks = tasks.where(UserTask.instance_id.in_(instance_ids))
-        wake_ups = wake_ups.where(WakeUp.instance_id.in_(instance_ids))
-    return union_all(tasks, wake_ups)
