@@ -441,6 +441,16 @@ class Engine:
             unindexed=unindexed,
         )
 
+    def reindex(self, session: Session, limit: int = 200) -> int:
+        """Index the search fields of up to ``limit`` instances from before kmop kept them; how many."""
+        query = select(ProcessInstance).where(ProcessInstance.search.is_(None)).order_by(ProcessInstance.id)
+        done = 0
+        for inst in session.scalars(query.limit(limit)).all():
+            runner.reindex(self.runtime, session, inst)
+            done += 1
+        session.flush()
+        return done
+
     def overdue(self, session: Session, now: datetime, instance_ids: Collection[int]) -> set[int]:
         """Which of these instances have a ready task past its due date or a wake-up due by ``now``."""
         return queries.overdue(session, now, instance_ids)

@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--json", action="store_true", help="print JSON")
         return sp
 
-    cmd("init", "create or upgrade the database schema")
+    cmd("init", "create or upgrade the database schema (and index cases from before, see reindex)")
+    cmd("reindex", "index the search fields of cases from before kmop kept them")
     d = cmd("deploy", "validate and deploy BPMN/DMN/form files or folders", True)
     d.add_argument("paths", nargs="+")
     cmd("processes", "list deployed process versions", True)

@@ -21,6 +21,21 @@ log = logging.getLogger("kmop.cli")
 def cmd_init(eng: Engine, args: argparse.Namespace) -> None:
     eng.init_db()
     print(f"database ready: {_safe_url(eng.settings.database_url)}")
+    cmd_reindex(eng, args)
+
+
+def cmd_reindex(eng: Engine, args: argparse.Namespace) -> None:
+    """Index the search fields of cases from before kmop kept them (so portals find them by query)."""
+    total = 0
+    while True:
+        with eng.transaction() as session:
+            done = eng.reindex(session)
+        total += done
+        if not done:
+            break
+        print(f"indexed {total} cases")
+    if total:
+        print(f"indexed the search fields of {total} cases from before")
 
 
 def _safe_url(url: str) -> str:

@@ -509,6 +509,17 @@ def _index(session: Session, instance_id: int, search: dict[str, str], had_rows:
         connection.execute(_INSERT_ATTRIBUTES, rows)
 
 
+def reindex(rt: Runtime, session: Session, inst: ProcessInstance) -> dict[str, str]:
+    """Write the search fields of an instance no run has indexed yet (one from before kmop kept them)."""
+    version = rt.specs.version(session, inst.process_version_id)
+    spec, subs = rt.specs.get(session, version)
+    wf, _ = state.load(session, inst.id, inst.skeleton, spec, subs)
+    search = projections.search_values(wf, rt.registry.search_fields)
+    _index(session, inst.id, search, had_rows=True)
+    inst.search = search
+    return search
+
+
 def _status(run: Run) -> str:
     """Work out the status, asking the database only about what this run cannot know."""
     if run.wf.completed:

@@ -83,3 +83,17 @@ def test_the_api_lists_a_providers_own_cases_past_newer_ones_of_others(app: Flas
     listed = api.ok(api.get("/cases?limit=1"))["cases"]
     assert [c["id"] for c in listed] == [own]
     assert api.ok(api.get("/cases?status=completed"))["cases"] == []
+
+
+def test_reindex_indexes_the_cases_from_before(app: Flask, engine: Engine) -> None:
+    old, _ = registered(engine, "APP-S-000008")
+    with engine.transaction() as db:
+        db.execute(update(ProcessInstance).where(ProcessInstance.id == old).values(search=None))
+        db.execute(InstanceAttribute.__table__.delete().where(InstanceAttribute.instance_id == old))
+    with engine.transaction() as db:
+        assert engine.reindex(db) == 1
+    with engine.transaction() as db:
+        assert engine.reindex(db) == 0
+        assert engine.instances(db, unindexed=True) == []
+        found = engine.instances(db, attributes={"enterprise_number": "0566988259", "audit_bureau": "dnv"})
+        assert [s.id for s in found] == [old]
