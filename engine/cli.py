@@ -130,8 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     srv = cmd("serve", "serve the web application, with the timer worker in the same process")
     srv.add_argument("--host", default="127.0.0.1")
     srv.add_argument("--port", type=int, default=5000)
-    demo = cmd("demo", "initialise, deploy bpmn/, add demo cases and run the worker")
+    demo = cmd("demo", "initialise, deploy bpmn/, add demo people and cases, and serve them (as kmop serve)")
     demo.add_argument("--no-run", action="store_true", help="set up and exit")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=5000)
     return p
 
 

@@ -279,12 +279,49 @@ def cmd_demo(eng: Engine, args: argparse.Namespace) -> None:
     demo.prepare(eng)
     if args.no_run:
         return
-    from .worker import run_forever
+    print("log in with any demo person above, password 'demo'; in another shell try 'kmop instances'")
+    serve(eng, args.host, args.port)
 
+
+def cmd_serve(eng: Engine, args: argparse.Namespace) -> None:
+    eng.init_db()
+    serve(eng, args.host, args.port)
+
+
+def serve(eng: Engine, host: str, port: int) -> None:
+    """Serve the web application with the timer worker in the same process, until Ctrl-C or SIGTERM.
+
+    The embedded default (SQLite, one process). In production run the app under gunicorn
+    (``gunicorn 'web:create_app()'``) with ``kmop worker`` beside it.
+    """
+    import signal
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from web import create_app
+
+    from .worker import Worker
+
+    app = create_app(engine=eng)
+    server = make_server(host, port, app, threaded=True)
+    worker = Worker(eng)
+
+    def _stop(*_: Any) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    worker.start()
     print(
-        "kmop runs with the demo data; try 'kmop instances' or 'kmop tasks' in another shell. Ctrl-C stops."
+        f"kmop serves http://{host}:{server.server_port}/ with the timer worker; Ctrl-C stops it", flush=True
     )
-    run_forever(eng)
+    try:
+        server.serve_forever()
+    finally:
+        worker.stop()
+        server.server_close()
+        print("kmop stopped", flush=True)
 
 
 class _Plain:
