@@ -165,7 +165,10 @@ class Engine:
         accepted = self._accept_start(session, pv, dict(data or {}), business_key)
         try:
             inst = runner.start(self.runtime, session, pv, accepted, business_key, actor)
-        except IntegrityError as exc:  # a racing start with the same key got there first
+        except IntegrityError as exc:
+            if business_key is None or "business_key" not in str(exc.orig):
+                raise
+            # a racing start with the same key got there first
             raise Conflict(
                 f"an open case of '{pv.process_key}' already has the business key '{business_key}'"
             ) from exc
@@ -251,6 +254,8 @@ class Engine:
             task = projections.find_task(run.wf, task_id)
             if row.status != "ready":
                 raise Conflict(_done_message(row))
+            if row.claimed_by is not None and actor is not None and row.claimed_by != actor:
+                raise Claimed(task_id, row.claimed_by)  # claimed while this call waited for the lock
             if task is None or task.state != TaskState.READY:
                 raise Conflict(
                     f"task {task_id} ('{row.name}') is no longer open: a deadline passed or the case moved on"
@@ -441,11 +446,19 @@ class Engine:
             unindexed=unindexed,
         )
 
+    def lock(self, session: Session, instance_id: int) -> None:
+        """Take the instance's write lock for the rest of the caller's transaction (runs of it wait), so that
+        what the caller checks about the case still holds when it acts on it."""
+        if runner.lock_instance(session, instance_id) is None:
+            raise NotFound(f"no process instance {instance_id}")
+
     def reindex(self, session: Session, limit: int = 200) -> int:
         """Index the search fields of up to ``limit`` instances from before kmop kept them; how many."""
+        runner.begin_write(session)
         query = select(ProcessInstance).where(ProcessInstance.search.is_(None)).order_by(ProcessInstance.id)
+        query = query.limit(limit).with_for_update(skip_locked=True)  # a running instance indexes itself
         done = 0
-        for inst in session.scalars(query.limit(limit)).all():
+        for inst in session.scalars(query.execution_options(populate_existing=True)).all():
             runner.reindex(self.runtime, session, inst)
             done += 1
         session.flush()

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from . import certificate, dates, notify, register, renewal
-from .models import AuditBureau, Registration
+from .models import AuditBureau, OutboxMessage, Registration
 from .registry import MessageContract, ServiceContext, ServiceRegistry
 from .validation import (
     FieldError,
@@ -266,23 +266,35 @@ def plan_deadlines(ctx: ServiceContext, application_id: str, plan: str) -> dict[
     ``starter``: reminders 3 and 1 month before the 2-year end, and the end itself; ``conditional``: the
     day after the follow-up deadline; ``renewal``: reminders 6 and 3 months before the end, and the end.
 
-    The diagrams plan again when they go back to waiting (after a renewal request or a negative audit); a
-    reminder whose moment has passed was due in the earlier wait, so it is planned a day after the end,
-    where the end's interrupting timer cancels it: it is not sent twice.
+    A reminder whose moment has passed fires at once (a registration that enters the wait late still gets
+    it), unless it was sent already or a later reminder is also due: then it is planned a day after the
+    end, where the end's interrupting timer cancels it. So the diagrams may plan again when they go back to
+    waiting (after a renewal request or a negative audit) without a reminder being sent twice.
     """
     regs = [r for r in register.of_application(ctx.session, application_id) if r.status in register.RUNNING]
     if not regs:
         raise LookupError(f"no running registration for application {application_id}")
     end = regs[0].valid_until
+    never = dates.at_brussels(dates.day_after(end), 9)
 
-    def reminder(months_before: int) -> str:
-        moment = datetime.combine(dates.add_months(end, -months_before), time(9), dates.BRUSSELS)
-        return dates.at_brussels(dates.day_after(end) if moment <= ctx.now else moment.date(), 9)
+    def reminders(template: str, *months_before: int) -> list[str]:
+        moments = [
+            datetime.combine(dates.add_months(end, -m), time(9), dates.BRUSSELS) for m in months_before
+        ]
+        planned = []
+        for n, moment in enumerate(moments):
+            later_due = any(m <= ctx.now for m in moments[n + 1 :])
+            if moment <= ctx.now and (later_due or _sent_since(ctx, application_id, template, moment)):
+                planned.append(never)
+            else:
+                planned.append(moment.isoformat())
+        return planned
 
     if plan == "starter":
+        first, second = reminders("follow_up_reminder", 3, 1)
         return {
-            "first_reminder_at": reminder(3),
-            "second_reminder_at": reminder(1),
+            "first_reminder_at": first,
+            "second_reminder_at": second,
             "deadline_at": dates.at_brussels(end),
             "deadline": end.isoformat(),
         }
@@ -290,13 +302,23 @@ def plan_deadlines(ctx: ServiceContext, application_id: str, plan: str) -> dict[
         deadline = regs[0].follow_up_deadline or dates.add_months(regs[0].valid_from, follow_up_months())
         return {"stop_at": dates.at_brussels(dates.day_after(deadline)), "deadline": deadline.isoformat()}
     if plan == "renewal":
+        first, second = reminders("renewal_reminder", 6, 3)
         return {
-            "first_reminder_at": reminder(6),
-            "second_reminder_at": reminder(3),
+            "first_reminder_at": first,
+            "second_reminder_at": second,
             "expires_at": dates.at_brussels(end),
             "deadline": end.isoformat(),
         }
     raise ValueError(f"plan must be starter, conditional or renewal, got {plan!r}")
+
+
+def _sent_since(ctx: ServiceContext, application_id: str, template: str, moment: datetime) -> bool:
+    query = select(OutboxMessage.id).where(
+        OutboxMessage.application_id == application_id,
+        OutboxMessage.template == template,
+        OutboxMessage.created_at >= moment,
+    )
+    return ctx.session.scalar(query.limit(1)) is not None
 
 
 def register_all(registry: ServiceRegistry) -> None:

@@ -172,10 +172,17 @@ def open_request(session: Session, application_id: str) -> RenewalRequest | None
     return session.scalar(query)
 
 
+# A bureau sees a case for a renewal while it is asked to audit it, and after it renewed it; not once the
+# provider chose another bureau or the registration ended without its report.
+VISIBLE = ("open", "renewed")
+
+
 def requested_of(session: Session, application_id: str, audit_bureau: str) -> bool:
-    """True when ``audit_bureau`` was ever asked to do a renewal audit for the application."""
+    """True when ``audit_bureau`` is asked to do the application's renewal audit, or did it."""
     query = select(RenewalRequest.id).where(
-        RenewalRequest.application_id == application_id, RenewalRequest.audit_bureau == audit_bureau
+        RenewalRequest.application_id == application_id,
+        RenewalRequest.audit_bureau == audit_bureau,
+        RenewalRequest.status.in_(VISIBLE),
     )
     return session.scalar(query.limit(1)) is not None
 
@@ -187,6 +194,8 @@ def history(session: Session, application_id: str) -> list[RenewalRequest]:
 
 
 def applications_of_bureau(session: Session, audit_bureau: str) -> list[str]:
-    """The applications whose renewal audit was ever asked of ``audit_bureau``."""
-    query = select(RenewalRequest.application_id).where(RenewalRequest.audit_bureau == audit_bureau)
+    """The applications whose renewal audit ``audit_bureau`` is asked to do, or did."""
+    query = select(RenewalRequest.application_id).where(
+        RenewalRequest.audit_bureau == audit_bureau, RenewalRequest.status.in_(VISIBLE)
+    )
     return sorted(set(session.scalars(query)))

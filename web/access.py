@@ -60,9 +60,17 @@ def assigned_bureau(db: Session, detail: InstanceDetail) -> str | None:
     return bureau if isinstance(bureau, str) else None
 
 
+def waits_for_report(detail: InstanceDetail) -> bool:
+    return any(s.message_name == "audit_report" for s in detail.subscriptions)
+
+
 def may_report(db: Session, audit_bureau_code: str | None, detail: InstanceDetail) -> bool:
-    """True when an auditor of ``audit_bureau_code`` may deliver the audit report the case waits for."""
-    return bool(audit_bureau_code) and assigned_bureau(db, detail) == audit_bureau_code
+    """True when the case waits for an audit report now and it is ``audit_bureau_code``'s to deliver."""
+    return (
+        bool(audit_bureau_code)
+        and waits_for_report(detail)
+        and assigned_bureau(db, detail) == audit_bureau_code
+    )
 
 
 def require_case(

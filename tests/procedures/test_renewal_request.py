@@ -159,3 +159,24 @@ def test_going_back_to_waiting_sends_no_reminder_twice(world: World) -> None:
     case.report("R-3", scores=scores())
     assert world.registrations(case.key)[0]["valid_from"] == reg["valid_until"]
     assert reminders() == 2
+
+
+def test_a_reminder_missed_before_the_wait_is_sent_once_when_planning_again(world: World) -> None:
+    from sqlalchemy import update
+
+    from tasks.models import Registration
+
+    case = registered(world)
+    soon = world.today() + timedelta(days=120)  # as if the registration entered its renewal late
+    with world.engine.transaction() as session:
+        session.execute(
+            update(Registration).where(Registration.application_id == case.key).values(valid_until=soon)
+        )
+    reminders = lambda: [m.template for m in world.outbox(case.key)].count("renewal_reminder")  # noqa: E731
+    assert reminders() == 0
+    case.request_renewal()  # the wait is planned again: the 6-month reminder is overdue and unsent
+    assert reminders() == 1
+    case.request_renewal(bureau="lrqa")
+    assert reminders() == 1, "sent once"
+    world.advance_to(datetime(soon.year, soon.month, soon.day, 12, tzinfo=BRUSSELS) - timedelta(days=80))
+    assert reminders() == 2  # three months before

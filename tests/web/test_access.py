@@ -57,7 +57,12 @@ def test_a_providers_own_cases_are_found_however_many_others_are_newer(app: Flas
 def test_an_auditor_finds_its_audits_and_the_renewals_asked_of_it(app: Flask, engine: Engine) -> None:
     to_report(engine, "APP-S-000003", bureau="dnv")
     to_report(engine, "APP-S-000004", bureau="kiwa", services=["advice"])
+    registered(engine, "APP-S-000009", enterprise_number=OTHER, company_name="Andere BV", bureau="kiwa")
     assert _cases(engine, "auditor.dnv") == ["APP-S-000003"]
+    payload = {"application_id": "APP-S-000009", "audit_bureau": "dnv", "audit_hours": 8}
+    with engine.transaction() as db:
+        engine.message(db, "renewal_requested", None, payload)
+    assert _cases(engine, "auditor.dnv") == ["APP-S-000009", "APP-S-000003"]
 
 
 def test_cases_from_before_the_search_fields_are_still_found(app: Flask, engine: Engine) -> None:

@@ -12,7 +12,7 @@ from engine.api import Engine
 from tasks import people, register, renewal
 from tasks.models import OutboxMessage
 from tests.web.conftest import PASSWORD
-from tests.web.test_api import API, Api, add_person, report, token_for
+from tests.web.test_api import Api, add_person, report, token_for
 from tests.web.test_bureau import scores
 from tests.web.test_provider import client_of, grant, post, registered, to_report
 
@@ -137,4 +137,44 @@ def test_a_renewal_through_the_api(app: Flask, engine: Engine) -> None:
     )
     registration = kiwa.ok(kiwa.get(f"/registrations/{number}"))
     assert registration["registration_number"] == number and registration["status"] == "active"
-    assert API.startswith("/api/v1")
+
+
+def test_a_report_sent_early_is_refused_not_kept_for_the_renewal(app: Flask, engine: Engine) -> None:
+    from tests.web.test_provider import complete
+
+    case = to_report(engine, "APP-R-000005")
+    client = app.test_client()
+    dnv = Api(client, token_for(engine, "auditor.dnv"))
+    dnv.ok(dnv.post("/messages/audit_report", report("APP-R-000005", "DNV-1")))
+    # The case now waits for the agency's decision, not for a report: a second one is refused, not buffered
+    # (delivered later it would renew the registration without any renewal request).
+    early = dnv.post("/messages/audit_report", report("APP-R-000005", "DNV-2"))
+    assert early.status_code == 403
+    assert (
+        dnv.ok(dnv.post("/messages/audit_report", report("APP-R-000005", "DNV-1")))["status"] == "duplicate"
+    )
+    complete(engine, case, "decide", {"decision": "approve"})
+    with engine.transaction() as db:
+        [reg] = register.of_application(db, "APP-R-000005")
+        assert reg.valid_from <= clock.now().date(), "not renewed: the period starts now, not in 5 years"
+        assert "wait_renewal" in engine.show(db, case).active_elements
+        assert renewal.history(db, "APP-R-000005") == []
+
+
+def test_a_bureau_the_provider_replaced_no_longer_sees_the_case(app: Flask, engine: Engine) -> None:
+    grant(engine, "jan.acme")
+    case, _ = registered(engine, "APP-R-000006")
+    client = app.test_client()
+    provider = Api(client, token_for(engine, "jan.acme"))
+    kiwa = Api(client, add_person(engine, "kiwa.system", "kiwa", ("auditbureau",)))
+    lrqa = Api(client, add_person(engine, "lrqa.system", "lrqa", ("auditbureau",)))
+    provider.ok(provider.post(f"/cases/{case}/renewal", {"audit_bureau": "kiwa", "audit_hours": 8}))
+    assert kiwa.get(f"/cases/{case}").status_code == 200
+    provider.ok(provider.post(f"/cases/{case}/renewal", {"audit_bureau": "lrqa", "audit_hours": 8}))
+    assert kiwa.get(f"/cases/{case}").status_code == 403
+    assert kiwa.ok(kiwa.get("/cases"))["cases"] == []
+    assert kiwa.post("/messages/audit_report", report("APP-R-000006", "K-9")).status_code == 403
+    assert (
+        lrqa.ok(lrqa.post("/messages/audit_report", report("APP-R-000006", "L-1")))["status"] == "delivered"
+    )
+    assert lrqa.get(f"/cases/{case}").status_code == 200, "the bureau that renewed it still sees it"

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from engine.errors import Conflict, Forbidden
 from engine.forms import as_input_error
 from engine.models import MessageReceipt, ProcessInstance
+from engine.runner import ENDED
 from tasks.validation import validate_audit_report
 
 from .. import access
@@ -28,9 +29,9 @@ def audit_report() -> ResponseReturnValue:
     payload = json_body()
     report = _validated(payload)
     with engine().transaction() as db:
-        if not who.is_staff:
-            _check_bureau(db, who, str(report["application_id"]))
         _check_report_id(db, str(report["report_id"]), str(report["application_id"]))
+        if not who.is_staff and not _repeat(db, str(report["report_id"]), str(report["application_id"])):
+            _check_bureau(db, who, str(report["application_id"]))
         result = engine().message(db, MESSAGE, None, payload, None, actor=who.username)
     return jsonify(result.to_dict()), 202 if result.status == "buffered" else 200
 
@@ -59,19 +60,30 @@ def _check_report_id(db: Session, report_id: str, application_id: str) -> None:
         )
 
 
-def _check_bureau(db: Session, who: Caller, application_id: str) -> None:
-    """403 unless the report the application waits for is assigned to the caller's bureau.
+def _repeat(db: Session, report_id: str, application_id: str) -> bool:
+    """True when this report was accepted before for this application: the engine answers "duplicate"."""
+    seen = db.get(MessageReceipt, report_id)
+    return seen is not None and seen.message_name == MESSAGE and seen.correlation_key == application_id
 
-    An application that does not exist gets the same answer, so a bureau cannot probe for other
-    bureaus' application ids.
+
+def _check_bureau(db: Session, who: Caller, application_id: str) -> None:
+    """403 unless an open case with this key waits for an audit report from the caller's bureau now.
+
+    Checked under the case's lock, in the transaction that delivers the report, so a renewal request that
+    names another bureau cannot slip in between. A report that arrives when the case does not wait for one
+    is refused rather than buffered: delivered later, it would skip this check. An application that does
+    not exist gets the same answer, so a bureau cannot probe for other bureaus' application ids.
     """
-    ids = db.scalars(select(ProcessInstance.id).where(ProcessInstance.business_key == application_id))
-    for instance_id in ids.all():
+    query = select(ProcessInstance.id).where(
+        ProcessInstance.business_key == application_id, ProcessInstance.status.not_in(ENDED)
+    )
+    for instance_id in db.scalars(query).all():
+        engine().lock(db, instance_id)
         if AUDITOR in who.roles and access.may_report(
             db, who.audit_bureau_code, engine().show(db, instance_id)
         ):
             return
     raise Forbidden(
-        f"application '{application_id}' has no audit assigned to your bureau (a renewal audit needs the "
-        "provider's renewal request naming your bureau)"
+        f"application '{application_id}' does not wait for an audit report from your bureau (a renewal "
+        "audit needs the provider's renewal request naming your bureau)"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, g, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session
 
 from engine.errors import Conflict, Forbidden, InvalidInput, MessageIdReused
 from engine.views import InstanceDetail
@@ -139,7 +140,8 @@ def report(instance_id: int) -> Any:
     eng = engine()
     with eng.transaction() as db:
         detail = require_case(db, eng, g.person, g.roles, instance_id)
-        mine = may_report(db, organisation_of(db, g.person).audit_bureau_code, detail)
+        code = organisation_of(db, g.person).audit_bureau_code
+        mine = may_report(db, code, detail)
     waiting = casework.waiting_report(detail) is not None
     errors: dict[str, str] = {}
     values: dict[str, Any] = {"audit_type": casework.expected_audit(detail)}
@@ -151,10 +153,17 @@ def report(instance_id: int) -> Any:
         values = {k: str(v) for k, v in request.form.items() if k != "csrf_token"}
         payload = payload_of(detail.business_key or "", request.form)
         actor = g.person.username
+
+        def deliver(db: Session) -> Any:
+            # Checked again under the case's lock, in the delivering transaction: a renewal request that
+            # names another bureau may have come in since the page was shown.
+            eng.lock(db, instance_id)
+            if not may_report(db, code, eng.show(db, instance_id)):
+                raise Forbidden(translate(NOT_MINE))
+            return eng.message(db, "audit_report", None, payload, actor=actor)
+
         try:
-            result = casework.attempt(
-                eng, lambda db: eng.message(db, "audit_report", None, payload, actor=actor)
-            )
+            result = casework.attempt(eng, deliver)
         except MessageIdReused:
             result = InvalidInput(translate(REPORT_ID_USED) % payload["report_id"], field="report_id")
         if isinstance(result, InvalidInput):
