@@ -60,11 +60,14 @@ MAX_STEPS = 50
 ANY = object()  # "any element" in an expected problem
 
 
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "spiffworkflow"
+# A copy kept in the repository, so that a clean clone on a fresh machine runs these tests too.
+VENDORED = Path(__file__).resolve().parent / "data" / "conformance" / "spiffworkflow"
+
+
 def _candidate_dirs() -> list[Path]:
-    found = [Path(__file__).resolve().parents[3] / "shared" / "conformance" / "spiffworkflow"]
-    if os.environ.get("KMOP_CONFORMANCE_DIR"):
-        found.append(Path(os.environ["KMOP_CONFORMANCE_DIR"]))
-    return found
+    found = [Path(os.environ["KMOP_CONFORMANCE_DIR"])] if os.environ.get("KMOP_CONFORMANCE_DIR") else []
+    return [*found, SHARED, VENDORED]
 
 
 @pytest.fixture(scope="session")
@@ -238,6 +241,14 @@ def _stand_in_services(registry: ServiceRegistry, calls: list[tuple[str, dict[st
 
 
 # ---------------------------------------------------------------------------- 1. what must deploy
+
+
+def test_the_copy_in_the_repository_matches_the_shared_diagrams() -> None:
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is not beside this checkout; the copy in the repository is used")
+    shared = {p.name: p.read_bytes() for p in SHARED.iterdir() if p.is_file()}
+    vendored = {p.name: p.read_bytes() for p in VENDORED.iterdir() if p.is_file()}
+    assert vendored == shared, f"refresh {VENDORED} from {SHARED}"
 
 
 def test_every_conformance_file_is_accounted_for(conformance: Path) -> None:
