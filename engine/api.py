@@ -475,8 +475,7 @@ class Engine:
     def show(self, session: Session, instance_id: int) -> InstanceDetail:
         inst = self._instance(session, instance_id)
         version = self.runtime.specs.version(session, inst.process_version_id)
-        spec, subs = self.runtime.specs.get(session, version)
-        wf, _ = state.load(session, inst.id, inst.skeleton, spec, subs)
+        wf, _ = runner.load(self.runtime, session, inst)
         tasks = projections.all_tasks(wf)
         active = sorted(
             {
@@ -531,6 +530,15 @@ class Engine:
             query = query.where(UserTask.lane == lane)
         now = clock.now()  # once per list: the simulated clock is a database read
         return [self._task_view(session, row, now) for row in session.scalars(query)]
+
+    def task_data(self, session: Session, task_id: str) -> dict[str, Any]:
+        """The data a task holds (e.g. ``service`` for one declaration of a multi-instance task)."""
+        row = session.get(UserTask, task_id)
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        wf, _ = runner.load(self.runtime, session, self._instance(session, row.instance_id))
+        task = projections.find_task(wf, task_id)
+        return state.to_plain(dict(task.data)) if task is not None else {}
 
     def task(self, session: Session, task_id: str) -> TaskView:
         row = session.get(UserTask, task_id)

@@ -142,7 +142,8 @@ def lock_instance(session: Session, instance_id: int, skip_locked: bool = False)
     return session.scalars(stmt).one_or_none()
 
 
-def _load(rt: Runtime, session: Session, inst: ProcessInstance) -> tuple[BpmnWorkflow, state.LoadedState]:
+def load(rt: Runtime, session: Session, inst: ProcessInstance) -> tuple[BpmnWorkflow, state.LoadedState]:
+    """The instance's workflow, restored with its version's cached spec."""
     version = rt.specs.version(session, inst.process_version_id)
     spec, subs = rt.specs.get(session, version)
     return state.load(session, inst.id, inst.skeleton, spec, subs)
@@ -216,7 +217,7 @@ def execute(
     if inst.status == "suspended":
         raise Conflict(f"instance {instance_id} is suspended: resume it first")
     with clock.pinned() as now:
-        wf, loaded = _load(rt, session, inst)
+        wf, loaded = load(rt, session, inst)
         run = Run(rt, session, inst, wf, now, actor)
         wf.script_engine = _KmopScriptEngine(run)
         run.before = {t.id: t.state for t in projections.all_tasks(wf)}
@@ -511,9 +512,7 @@ def _index(session: Session, instance_id: int, search: dict[str, str], had_rows:
 
 def reindex(rt: Runtime, session: Session, inst: ProcessInstance) -> dict[str, str]:
     """Write the search fields of an instance no run has indexed yet (one from before kmop kept them)."""
-    version = rt.specs.version(session, inst.process_version_id)
-    spec, subs = rt.specs.get(session, version)
-    wf, _ = state.load(session, inst.id, inst.skeleton, spec, subs)
+    wf, _ = load(rt, session, inst)
     search = projections.search_values(wf, rt.registry.search_fields)
     _index(session, inst.id, search, had_rows=True)
     inst.search = search

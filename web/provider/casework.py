@@ -201,30 +201,9 @@ def shown(value: Any) -> str:
 
 
 def task_input(engine: Any, db: Session, task_id: str) -> dict[str, Any]:
-    """The data a ready user task holds (e.g. ``service`` for one declaration of honour).
-
-    Uses ``Engine.task_data`` when the engine offers it; otherwise reads the task from the stored
-    workflow the way ``Engine.show`` does.
-    """
-    reader = getattr(engine, "task_data", None)
-    if callable(reader):
-        data: dict[str, Any] = reader(db, task_id)
-        return data
-    from engine import projections, state
-    from engine.models import ProcessInstance
-
-    view = engine.task(db, task_id)
-    inst = db.get(ProcessInstance, view.instance_id)
-    if inst is None:
-        return {}
-    version = engine.runtime.specs.version(db, inst.process_version_id)
-    spec, subs = engine.runtime.specs.get(db, version)
-    wf, _ = state.load(db, inst.id, inst.skeleton, spec, subs)
-    task = projections.find_task(wf, task_id)
-    if task is None:
-        return {}
-    plain: dict[str, Any] = state.to_plain(dict(task.data))
-    return plain
+    """The data a ready user task holds (which service a declaration of honour is for)."""
+    data: dict[str, Any] = engine.task_data(db, task_id)
+    return data
 
 
 def attempt(engine: Any, call: Callable[[Session], T]) -> T | InvalidInput:
