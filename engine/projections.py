@@ -45,12 +45,12 @@ def all_tasks(wf: Any) -> list[Any]:
 _CURRENT = TaskState.COMPLETED | TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
 
 
-def current_data(wf: Any, tasks: list[Any] | None = None) -> dict[str, Any]:
+def current_data(wf: Any) -> dict[str, Any]:
     """The data a person would call "current": the workflow's when it ended, else that of the most
     recently changed task."""
     if wf.completed:
         return dict(wf.data)
-    live = [t for t in (tasks if tasks is not None else all_tasks(wf)) if t.state & _CURRENT]
+    live = [t for t in all_tasks(wf) if t.state & _CURRENT]
     if not live:
         return dict(wf.data)
     latest = max(live, key=lambda t: t.last_state_change)
