@@ -83,6 +83,8 @@ class Engine:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         """Open a session in a transaction: committed at the end, rolled back on any error."""
+        if self.settings.replay:
+            self.runtime.forget()  # every step as in a new process
         with self._sessions() as session, session.begin():
             yield session
 
@@ -185,8 +187,7 @@ class Engine:
         ).first()
         if pv is None:
             raise NotFound(f"no deployed process '{process_key}'")
-        spec, _ = self.runtime.specs.get(session, pv)
-        name = specs.start_properties(spec).get("formJsonSchemaFilename")
+        name = self.runtime.specs.blueprint(session, pv).start_properties.get("formJsonSchemaFilename")
         return (name, forms.load_form(self.runtime.specs, session, pv, name)) if name else (None, None)
 
     def task_form(self, session: Session, task_id: str) -> tuple[str | None, dict[str, Any] | None]:
@@ -204,8 +205,7 @@ class Engine:
         self, session: Session, pv: ProcessVersion, data: dict[str, Any], business_key: str | None
     ) -> dict[str, Any]:
         """Apply the start event's form and validator: an invalid application starts nothing."""
-        spec, _ = self.runtime.specs.get(session, pv)
-        props = specs.start_properties(spec)
+        props = self.runtime.specs.blueprint(session, pv).start_properties
         form = props.get("formJsonSchemaFilename")
         if form:
             data = forms.accept_for_version(self.runtime.specs, session, pv, form, data)

@@ -27,6 +27,10 @@ class Settings:
     worker_batch: int = 200
     script_timeout_seconds: float = 2.0
     bpmn_dir: Path = PROJECT_ROOT / "bpmn"
+    # Replay mode: forget every in-process cache but the parsed blueprints at the start of each
+    # transaction, as if every step ran in a new process, and check after each run that a load rebuilds
+    # the workflow's specs exactly. For tests (``pytest --replay``) and for chasing restart bugs.
+    replay: bool = False
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -35,6 +39,8 @@ class Settings:
         values: dict[str, object] = {}
         if "KMOP_DATABASE_URL" in env:
             values["database_url"] = env["KMOP_DATABASE_URL"]
+        if "KMOP_REPLAY" in env:
+            values["replay"] = env["KMOP_REPLAY"].strip().lower() in ("1", "true", "yes", "on")
         if "KMOP_CLOCK" in env:
             values["clock"] = env["KMOP_CLOCK"].strip().lower()
         numeric = {

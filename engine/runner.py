@@ -29,6 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from tasks.registry import ServiceContext, ServiceRegistry
 
 from . import clock, projections, state
+from .blueprint import Blueprint
 from .config import Settings
 from .errors import Conflict, InstanceEnded, KmopError, NotFound
 from .models import (
@@ -41,6 +42,7 @@ from .models import (
     WakeUp,
 )
 from .sandbox import SandboxedEnvironment
+from .sandbox import clear_cache as sandbox_cache_clear
 from .specs import SpecCache
 
 log = logging.getLogger("kmop.engine")
@@ -56,6 +58,12 @@ class Runtime:
     registry: ServiceRegistry
     specs: SpecCache = field(default_factory=SpecCache)
 
+    def forget(self) -> None:
+        """Empty every in-process cache but the parsed blueprints, as a new process starts (replay mode)."""
+        self.specs.forget()
+        WAITING.clear()
+        sandbox_cache_clear()
+
 
 @dataclass
 class Run:
@@ -65,6 +73,7 @@ class Run:
     session: Session
     inst: ProcessInstance
     wf: BpmnWorkflow
+    blueprint: Blueprint  # the version's specs: what the run's own spec copies are compared with
     now: datetime
     actor: str | None
     manual_retry: bool = False
@@ -143,10 +152,9 @@ def lock_instance(session: Session, instance_id: int, skip_locked: bool = False)
 
 
 def load(rt: Runtime, session: Session, inst: ProcessInstance) -> tuple[BpmnWorkflow, state.LoadedState]:
-    """The instance's workflow, restored with its version's cached spec."""
+    """The instance's workflow, restored on its own copy of its version's spec."""
     version = rt.specs.version(session, inst.process_version_id)
-    spec, subs = rt.specs.get(session, version)
-    return state.load(session, inst.id, inst.skeleton, spec, subs)
+    return state.load(session, inst.id, inst.skeleton, rt.specs.blueprint(session, version))
 
 
 # ------------------------------------------------------------------------------------------ running
@@ -162,8 +170,8 @@ def start(
 ) -> ProcessInstance:
     """Create an instance of ``version`` and run it until it waits."""
     with clock.pinned() as now:
-        spec, subs = rt.specs.get(session, version)
-        wf = BpmnWorkflow(spec, subs)
+        blueprint = rt.specs.blueprint(session, version)
+        wf = BpmnWorkflow(*blueprint.instantiate())
         row = {
             "process_version_id": version.id,
             "process_key": version.process_key,
@@ -181,7 +189,7 @@ def start(
         inst = ProcessInstance(id=new_id, **row)
         make_transient_to_detached(inst)  # the row exists: attach it as persistent, without a SELECT
         session.add(inst)
-        run = Run(rt, session, inst, wf, now, actor, fresh=True)
+        run = Run(rt, session, inst, wf, blueprint, now, actor, fresh=True)
         wf.script_engine = _KmopScriptEngine(run)
         start_task = wf.get_tasks(state=TaskState.READY)[0]
         start_task.data.update(data)
@@ -217,8 +225,10 @@ def execute(
     if inst.status == "suspended":
         raise Conflict(f"instance {instance_id} is suspended: resume it first")
     with clock.pinned() as now:
-        wf, loaded = load(rt, session, inst)
-        run = Run(rt, session, inst, wf, now, actor)
+        version = rt.specs.version(session, inst.process_version_id)
+        blueprint = rt.specs.blueprint(session, version)
+        wf, loaded = state.load(session, inst.id, inst.skeleton, blueprint)
+        run = Run(rt, session, inst, wf, blueprint, now, actor)
         wf.script_engine = _KmopScriptEngine(run)
         run.before = {t.id: t.state for t in projections.all_tasks(wf)}
         if catch_up and fire_timers(run):
@@ -468,7 +478,10 @@ def waiting_of(inst: ProcessInstance) -> projections.Waiting | None:
 
 def _finish(run: Run, loaded: state.LoadedState, expected_version: int | None) -> None:
     inst, session, wf = run.inst, run.session, run.wf
-    skeleton, _written = state.save(session, inst.id, wf, loaded)
+    changes = run.blueprint.changes(wf.spec, wf.subprocess_specs)
+    if run.runtime.settings.replay:
+        run.blueprint.verify(wf.spec, wf.subprocess_specs, changes)
+    skeleton, _written = state.save(session, inst.id, wf, loaded, changes)
     waiting = projections.sync(session, inst, wf, run.now, fresh=run.fresh)
     status = _status(run)
     ended_at = run.now if status in ENDED else inst.ended_at

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from tasks.registry import ServiceRegistry
 
 from . import clock
+from .blueprint import Blueprint
 from .checks import (
     BPMN_NS,
     FORM_PROPERTIES,
@@ -407,13 +408,21 @@ def _provides(name: str, parser: SpiffBpmnParser) -> dict[str, Any]:
 
 
 class SpecCache:
-    """Parsed specs per process version, parsed once and kept (bounded, least recently used first out)."""
+    """Process versions as blueprints, parsed once per version and kept (bounded, least recently used out).
+
+    A blueprint hands every workflow its own spec objects (``engine.blueprint``); the cache never shares
+    a live spec between instances, so keeping it is exactly like parsing again in a new process.
+    """
 
     def __init__(self, size: int = 256) -> None:
         self._size = size
-        self._specs: OrderedDict[int, tuple[Any, dict[str, Any]]] = OrderedDict()
+        self._blueprints: OrderedDict[int, Blueprint] = OrderedDict()
         self._versions: dict[int, ProcessVersion] = {}
         self.parses = 0
+
+    def forget(self) -> None:
+        """Drop everything but the parsed blueprints, as a new process would start (replay mode)."""
+        self._versions.clear()
 
     def version(self, session: Session, version_id: int) -> ProcessVersion:
         """A process version row; rows never change once stored, so each is read once per process."""
@@ -427,10 +436,11 @@ class SpecCache:
             self._versions[version_id] = found
         return found
 
-    def get(self, session: Session, version: ProcessVersion) -> tuple[Any, dict[str, Any]]:
-        hit = self._specs.get(version.id)
+    def blueprint(self, session: Session, version: ProcessVersion) -> Blueprint:
+        """The version's blueprint: ``instantiate()`` it for a workflow; read ``start_properties``."""
+        hit = self._blueprints.get(version.id)
         if hit is not None:
-            self._specs.move_to_end(version.id)
+            self._blueprints.move_to_end(version.id)
             return hit
         parser = SpiffBpmnParser()
         ids = [*version.file_ids.get("bpmn", []), *version.file_ids.get("dmn", [])]
@@ -438,12 +448,13 @@ class SpecCache:
             root = etree.fromstring(f.content.encode("utf-8"))
             (parser.add_dmn_xml if f.kind == "dmn" else parser.add_bpmn_xml)(root, f.name)
         spec = parser.get_spec(version.process_key)
-        subs = parser.get_subprocess_specs(version.process_key)
+        made = Blueprint(spec, parser.get_subprocess_specs(version.process_key))
+        made.start_properties = start_properties(spec)
         self.parses += 1
-        self._specs[version.id] = (spec, subs)
-        if len(self._specs) > self._size:
-            self._specs.popitem(last=False)
-        return spec, subs
+        self._blueprints[version.id] = made
+        if len(self._blueprints) > self._size:
+            self._blueprints.popitem(last=False)
+        return made
 
     def forms(self, session: Session, version: ProcessVersion) -> dict[str, Any]:
         """Return the form files of a version by name (parsed JSON)."""

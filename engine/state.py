@@ -9,6 +9,7 @@ serialized again, and only rows whose text differs are written.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -22,6 +23,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
+from .blueprint import Blueprint, Changes
 from .clock import _ClockDatetime
 from .models import InstanceTaskState
 
@@ -77,9 +79,11 @@ def _workflow_skeleton(wf: Any) -> dict[str, Any]:
     }
 
 
-def skeleton_of(wf: BpmnWorkflow) -> dict[str, Any]:
+def skeleton_of(wf: BpmnWorkflow, spec_changes: Changes | None = None) -> dict[str, Any]:
     dct = _workflow_skeleton(wf)
     dct["format"] = FORMAT
+    if spec_changes:  # connections the run made in its specs (``engine.blueprint``), restored on load
+        dct["spec_changes"] = spec_changes
     dct["bpmn_events"] = _REGISTRY.convert(wf.bpmn_events)
     dct["subprocesses"] = {
         str(key): {
@@ -106,17 +110,23 @@ def _mark(task: Any) -> tuple[Any, ...]:
     return (task.last_state_change, task.state, tuple(str(c) for c in task._children))
 
 
-def save(session: Session, instance_id: int, wf: BpmnWorkflow, loaded: LoadedState) -> tuple[str, int]:
+def save(
+    session: Session,
+    instance_id: int,
+    wf: BpmnWorkflow,
+    loaded: LoadedState,
+    spec_changes: Changes | None = None,
+) -> tuple[str, int]:
     """Write the rows that changed; return the new skeleton text and how many task rows were written.
 
     A completed workflow never changes again: it is kept as one document (the skeleton with its tasks
     embedded), and its task rows, if any, are dropped.
     """
     if wf.completed:
-        return _save_completed(session, instance_id, wf, loaded)
+        return _save_completed(session, instance_id, wf, loaded, spec_changes)
     _REGISTRY._encoder_mode = True
     try:
-        skeleton = _dumps(skeleton_of(wf))
+        skeleton = _dumps(skeleton_of(wf, spec_changes))
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         seen: set[str] = set()
@@ -164,11 +174,11 @@ def save(session: Session, instance_id: int, wf: BpmnWorkflow, loaded: LoadedSta
 
 
 def _save_completed(
-    session: Session, instance_id: int, wf: BpmnWorkflow, loaded: LoadedState
+    session: Session, instance_id: int, wf: BpmnWorkflow, loaded: LoadedState, spec_changes: Changes | None
 ) -> tuple[str, int]:
     _REGISTRY._encoder_mode = True
     try:
-        document = skeleton_of(wf)
+        document = skeleton_of(wf, spec_changes)
         embedded: dict[str, dict[str, Any]] = {}
         for scope, task in _all_tasks(wf):
             embedded.setdefault(scope, {})[str(task.id)] = _REGISTRY.convert(task)
@@ -186,9 +196,9 @@ def _save_completed(
 
 
 def load(
-    session: Session, instance_id: int, skeleton_text: str, spec: Any, subprocess_specs: dict[str, Any]
+    session: Session, instance_id: int, skeleton_text: str, blueprint: Blueprint
 ) -> tuple[BpmnWorkflow, LoadedState]:
-    """Rebuild the workflow from its skeleton and task rows, with the cached spec."""
+    """Rebuild the workflow from its skeleton and task rows, on fresh specs from its version's blueprint."""
     rows = session.execute(
         select(
             InstanceTaskState.task_id, InstanceTaskState.scope, InstanceTaskState.seq, InstanceTaskState.body
@@ -209,8 +219,9 @@ def load(
         by_scope[scope] = tasks
     if skeleton.get("format") != FORMAT:
         raise RuntimeError(f"stored state has format {skeleton.get('format')}, this kmop reads {FORMAT}")
+    spec, subprocess_specs = blueprint.instantiate(skeleton.get("spec_changes"))
     full = {
-        **{k: v for k, v in skeleton.items() if k not in ("format", "subprocesses", "bpmn_events")},
+        **{k: v for k, v in skeleton.items() if k not in _NOT_WORKFLOW},
         "tasks": by_scope.get("", {}),
         "subprocesses": {
             key: {"typename": "BpmnSubWorkflow", **sp, "tasks": by_scope.get(key, {})}
@@ -222,7 +233,10 @@ def load(
     return wf, loaded
 
 
-def _restore(dct: dict[str, Any], spec: Any, subprocess_specs: dict[str, Any]) -> BpmnWorkflow:
+_NOT_WORKFLOW = ("format", "subprocesses", "bpmn_events", "spec_changes")
+
+
+def _restore(dct: dict[str, Any], spec: Any, subprocess_specs: Mapping[str, Any]) -> BpmnWorkflow:
     # Mirrors BpmnWorkflowConverter.from_dict, with the spec handed in instead of deserialized.
     converter = _REGISTRY.convert_from_dict["BpmnWorkflow"].args[0].__self__
     workflow = BpmnWorkflow(spec, subprocess_specs, deserializing=True)

@@ -1,5 +1,8 @@
 """Shared fixtures: a fresh database per test, on SQLite and on PostgreSQL, and a kmop Engine on it.
 
+With ``--replay`` every engine forgets its in-process state at each transaction and checks after each run
+that a load rebuilds what ran (the replay mode: every step as if in a new process).
+
 Each test gets a database of its own, cloned from one migrated template per test run (a file copy on
 SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL). Without a reachable PostgreSQL the PostgreSQL
 variants are skipped locally, and fail under CI (``CI=true``), where the database is part of the deal.
@@ -20,6 +23,21 @@ from engine.api import Engine
 from engine.config import Settings
 from engine.db import upgrade
 from tasks.registry import ServiceRegistry, default_registry
+
+REPLAY = {"on": False}  # set by --replay
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--replay",
+        action="store_true",
+        help="run every engine with a fresh in-process state at each transaction (KMOP_REPLAY)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    REPLAY["on"] = bool(config.getoption("--replay"))
+
 
 PG_ADMIN_URL = os.environ.get("KMOP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 DATA = Path(__file__).parent / "engine" / "data"
@@ -104,6 +122,7 @@ def registry() -> ServiceRegistry:
 
 
 def make_engine(url: str, registry: ServiceRegistry | None = None, **overrides: Any) -> Engine:
+    overrides.setdefault("replay", REPLAY["on"])
     settings = Settings.from_env({}, database_url=url, clock="simulated", **overrides)
     engine = Engine(settings, registry=registry)
     engine.init_db()

@@ -13,7 +13,6 @@ problem, and ``call_activity_nested`` therefore cannot run to the end.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from engine.errors import DeploymentError, KmopError, Problem
 from engine.views import DeployView, HistoryView, InstanceDetail, TaskView
 from tasks.registry import ServiceContext, ServiceRegistry, default_registry
 from tests.conftest import make_engine
+from tests.engine.conftest import SHARED, VENDORED
 
 # ---------------------------------------------------------------------------------- the diagrams
 
@@ -58,30 +58,6 @@ INVALID = (
 
 MAX_STEPS = 50
 ANY = object()  # "any element" in an expected problem
-
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "spiffworkflow"
-# A copy kept in the repository, so that a clean clone on a fresh machine runs these tests too.
-VENDORED = Path(__file__).resolve().parent / "data" / "conformance" / "spiffworkflow"
-
-
-def _candidate_dirs() -> list[Path]:
-    found = [Path(os.environ["KMOP_CONFORMANCE_DIR"])] if os.environ.get("KMOP_CONFORMANCE_DIR") else []
-    return [*found, SHARED, VENDORED]
-
-
-@pytest.fixture(scope="session")
-def conformance() -> Path:
-    """The folder with SpiffWorkflow's diagrams; its absence is a failure, never a skip."""
-    for candidate in _candidate_dirs():
-        if candidate.is_dir():
-            return candidate
-    looked = ", ".join(str(c) for c in _candidate_dirs())
-    pytest.fail(
-        f"the conformance diagrams are missing (looked in: {looked}); put SpiffWorkflow's test diagrams "
-        "there or set KMOP_CONFORMANCE_DIR to the folder that holds them",
-        pytrace=False,
-    )
 
 
 # -------------------------------------------------------------------------------------- helpers
