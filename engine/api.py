@@ -67,6 +67,7 @@ class Engine:
         self.db: DbEngine = make_db(self.settings.database_url)
         self._sessions = session_factory(self.db)
         self.runtime = runner.Runtime(self.settings, registry or default_registry())
+        self.runtime.workflows.attach(self._sessions)
         self.clock: clock.Clock = (
             clock.SimulatedClock(self.db) if self.settings.clock == "simulated" else clock.SystemClock()
         )

@@ -44,6 +44,7 @@ from .models import (
 from .sandbox import SandboxedEnvironment
 from .sandbox import clear_cache as sandbox_cache_clear
 from .specs import SpecCache
+from .workflow_cache import Kept, WorkflowCache
 
 log = logging.getLogger("kmop.engine")
 
@@ -57,10 +58,15 @@ class Runtime:
     settings: Settings
     registry: ServiceRegistry
     specs: SpecCache = field(default_factory=SpecCache)
+    workflows: WorkflowCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.workflows = WorkflowCache(self.settings.workflow_cache)
 
     def forget(self) -> None:
         """Empty every in-process cache but the parsed blueprints, as a new process starts (replay mode)."""
         self.specs.forget()
+        self.workflows.clear()
         WAITING.clear()
         sandbox_cache_clear()
 
@@ -227,7 +233,11 @@ def execute(
     with clock.pinned() as now:
         version = rt.specs.version(session, inst.process_version_id)
         blueprint = rt.specs.blueprint(session, version)
-        wf, loaded = state.load(session, inst.id, inst.skeleton, blueprint)
+        kept = rt.workflows.take(session, inst.id, inst.lock_version)
+        if kept is not None:
+            wf, loaded = kept.workflow, kept.loaded
+        else:
+            wf, loaded = state.load(session, inst.id, inst.skeleton, blueprint)
         run = Run(rt, session, inst, wf, blueprint, now, actor)
         wf.script_engine = _KmopScriptEngine(run)
         run.before = {t.id: t.state for t in projections.all_tasks(wf)}
@@ -511,6 +521,8 @@ def _finish(run: Run, loaded: state.LoadedState, expected_version: int | None) -
     for name, value in values.items():  # written already: the ORM must not write it again at its flush
         set_committed_value(inst, name, value)
     WAITING[inst] = (new_version, waiting)
+    if status not in ENDED:
+        run.runtime.workflows.offer(session, inst.id, Kept(new_version, wf, loaded))
 
 
 def _index(session: Session, instance_id: int, search: dict[str, str], had_rows: bool) -> None:

@@ -84,6 +84,7 @@ def test_state_saved_in_format_1_still_loads(engine: Engine, deploy: Any) -> Non
         assert row is not None
         session.execute(InstanceTaskState.__table__.delete().where(InstanceTaskState.instance_id == inst.id))
         row.skeleton = saved["skeleton"]
+        row.lock_version += 1  # state changed outside a run: no process may keep using what it had
         session.execute(
             InstanceTaskState.__table__.insert(), [{**t, "instance_id": inst.id} for t in saved["tasks"]]
         )
