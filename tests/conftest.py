@@ -39,6 +39,30 @@ def pytest_configure(config: pytest.Config) -> None:
     REPLAY["on"] = bool(config.getoption("--replay"))
 
 
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "spiffworkflow"
+# A copy kept in the repository, so that a clean clone on a fresh machine runs these tests too.
+VENDORED = Path(__file__).resolve().parent / "engine" / "data" / "conformance" / "spiffworkflow"
+
+
+def _candidate_dirs() -> list[Path]:
+    found = [Path(os.environ["KMOP_CONFORMANCE_DIR"])] if os.environ.get("KMOP_CONFORMANCE_DIR") else []
+    return [*found, SHARED, VENDORED]
+
+
+@pytest.fixture(scope="session")
+def conformance() -> Path:
+    """The folder with SpiffWorkflow's diagrams; its absence is a failure, never a skip."""
+    for candidate in _candidate_dirs():
+        if candidate.is_dir():
+            return candidate
+    looked = ", ".join(str(c) for c in _candidate_dirs())
+    pytest.fail(
+        f"the conformance diagrams are missing (looked in: {looked}); put SpiffWorkflow's test diagrams "
+        "there or set KMOP_CONFORMANCE_DIR to the folder that holds them",
+        pytrace=False,
+    )
+
+
 PG_ADMIN_URL = os.environ.get("KMOP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 DATA = Path(__file__).parent / "engine" / "data"
 

@@ -6,41 +6,17 @@ A user task guarded by a 10-day boundary timer, then an event-based gateway raci
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.kmop_cli import Kmop
+
+pytestmark = pytest.mark.processes
+
 DIAGRAM = Path(__file__).parent / "data" / "deadline_race.bpmn"
-
-
-class Kmop:
-    def __init__(self, url: str, **env: str) -> None:
-        self.env = {**os.environ, "KMOP_DATABASE_URL": url, "KMOP_CLOCK": "simulated", **env}
-
-    def run(self, *args: str, expect: int = 0, **env: str) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "engine", *args],
-            env={**self.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert proc.returncode == expect, (
-            f"kmop {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-        )
-        return proc
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.run(*args, "--json").stdout)
-
-    def now(self) -> datetime:
-        return datetime.fromisoformat(self.json("clock", "show")["now"])
 
 
 def _timer_fired(detail: dict[str, Any], element: str) -> int:

@@ -24,8 +24,7 @@ from engine.api import Engine
 from engine.errors import DeploymentError, KmopError, Problem
 from engine.views import DeployView, HistoryView, InstanceDetail, TaskView
 from tasks.registry import ServiceContext, ServiceRegistry, default_registry
-from tests.conftest import make_engine
-from tests.engine.conftest import SHARED, VENDORED
+from tests.conftest import SHARED, VENDORED, make_engine
 
 # ---------------------------------------------------------------------------------- the diagrams
 

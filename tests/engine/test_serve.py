@@ -14,7 +14,11 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pytest
+
 from engine.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.processes
 
 
 def _free_port() -> int:

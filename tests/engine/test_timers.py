@@ -87,6 +87,7 @@ def test_timer_expression_from_data_that_is_invalid_becomes_an_incident(engine: 
 
 
 @pytest.mark.postgres
+@pytest.mark.processes
 def test_two_worker_processes_fire_1000_timers_exactly_once(pg_url: str) -> None:
     engine = make_engine(pg_url)
     with engine.transaction() as session:
