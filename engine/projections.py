@@ -42,18 +42,26 @@ def all_tasks(wf: Any) -> list[Any]:
     return tasks
 
 
-_CURRENT = TaskState.COMPLETED | TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
+_FRONTIER = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
 
 
 def current_data(wf: Any) -> dict[str, Any]:
-    """The data a person would call "current": the workflow's when it ended, else that of the most
-    recently changed task."""
+    """The data a person would call "current": the workflow's when it ended, else that of the diagram
+    element where the case most recently arrived (ready, waiting or failed), else of the one that most
+    recently completed.
+
+    Only tasks of diagram elements count: the library's own control tasks (the end join, boundary-event
+    splits and joins) hold partial or empty data, and a branch that ended (an escalation handled beside
+    a wait) leaves that data behind; neither may empty what the case shows and is found by.
+    """
     if wf.completed:
         return dict(wf.data)
-    live = [t for t in all_tasks(wf) if t.state & _CURRENT]
-    if not live:
+    elements = [t for t in all_tasks(wf) if getattr(t.task_spec, "bpmn_id", None)]
+    frontier = [t for t in elements if t.state & _FRONTIER]
+    candidates = frontier or [t for t in elements if t.state == TaskState.COMPLETED]
+    if not candidates:
         return dict(wf.data)
-    latest = max(live, key=lambda t: t.last_state_change)
+    latest = max(candidates, key=lambda t: t.last_state_change)
     return {**wf.data, **latest.data}
 
 

@@ -167,6 +167,24 @@ def test_four_week_reminder_and_six_week_escalation_do_not_stop_the_case(world: 
     assert world.registrations(case.key)[0]["status"] == "active"
 
 
+def test_completing_the_six_week_escalation_keeps_the_case_data_its_index_and_its_bureau(
+    world: World,
+) -> None:
+    case = world.apply()
+    case.to_audit(bureau="dnv")
+    world.advance(weeks=6)
+    before = case.detail().data
+    case.complete("follow_up_late_report", {"escalation_note": "Auditbureau gebeld"})
+    after = case.detail().data
+    lost = {k: (v, after.get(k)) for k, v in before.items() if after.get(k) != v}
+    assert lost == {}, "the escalation wrote none of these"
+    with world.engine.transaction() as session:
+        found = world.engine.instances(session, attributes={"enterprise_number": "0566988259"})
+        by_bureau = world.engine.instances(session, attributes={"audit_bureau": "dnv"})
+    assert [i.id for i in found] == [case.id] and [i.id for i in by_bureau] == [case.id]
+    assert case.report("R-1", scores=scores()).status == "delivered"
+
+
 def test_renewal_in_time_keeps_the_number_and_follows_on_the_old_period(world: World) -> None:
     case = world.apply()
     case.to_audit()
