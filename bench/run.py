@@ -543,9 +543,9 @@ def save_cost(dbs: Databases, sizes: Sizes) -> dict[str, Any]:
                 # read side alone: what every step pays to rebuild the workflow (grows with the instance)
                 inst = s.get(ProcessInstance, iid)
                 version = s.get(ProcessVersion, inst.process_version_id)
-                spec, subs = eng.runtime.specs.get(s, version)
+                blueprint = eng.runtime.specs.blueprint(s, version)
                 t0 = time.perf_counter()
-                state.load(s, iid, inst.skeleton, spec, subs)
+                state.load(s, iid, inst.skeleton, blueprint)
                 load = (time.perf_counter() - t0) * 1000
             counter.reset()
             counter.active = True

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Collection, Iterator, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Engine as DbEngine
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,6 +47,8 @@ from .views import (
     TaskView,
     TimerView,
 )
+
+_WRITE_INTENT: ContextVar[bool | None] = ContextVar("kmop_write_intent", default=None)
 
 # Built once: starting an instance runs one of these every time.
 _LATEST_VERSION_ID = (
@@ -82,12 +85,41 @@ class Engine:
             self.clock.now()  # fixes the simulated "now" at first use, outside any other transaction
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """Open a session in a transaction: committed at the end, rolled back on any error."""
+    def transaction(self, write: bool | None = None) -> Iterator[Session]:
+        """Open a session in a transaction: committed at the end, rolled back on any error.
+
+        ``write`` (default: the intent set with ``intent``, if any) says what it is for:
+
+        - ``True``: it reads and then writes (a web form handler that checks before it acts). It takes
+          SQLite's write lock at once (``BEGIN IMMEDIATE``): a transaction that read first and asked for
+          the lock later would be refused at once, whatever the busy timeout, when another writer got
+          in between.
+        - ``False``: it only reads. It takes no lock and may not write: PostgreSQL refuses its writes, and
+          the engine refuses to start a run in it.
+        - ``None``: the engine's own calls take the write lock when they start, as long as nothing was
+          read before them in the transaction (every facade call that writes does so first).
+        """
         if self.settings.replay:
             self.runtime.forget()  # every step as in a new process
+        writes = _WRITE_INTENT.get() if write is None else write
         with self._sessions() as session, session.begin():
+            session.info[runner.READ_ONLY] = writes is False
+            if writes:
+                runner.begin_write(session)
+            elif writes is False and session.get_bind().dialect.name == "postgresql":
+                session.execute(text("SET TRANSACTION READ ONLY"))
             yield session
+
+    @staticmethod
+    @contextlib.contextmanager
+    def intent(write: bool | None) -> Iterator[None]:
+        """Make ``write`` the default of every ``transaction()`` opened in this context (a web request
+        that only reads opens read transactions)."""
+        token = _WRITE_INTENT.set(write)
+        try:
+            yield
+        finally:
+            _WRITE_INTENT.reset(token)
 
     def close(self) -> None:
         self.db.dispose()

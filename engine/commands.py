@@ -58,7 +58,7 @@ def cmd_deploy(eng: Engine, args: argparse.Namespace) -> None:
 
 
 def cmd_processes(eng: Engine, args: argparse.Namespace) -> None:
-    with eng.transaction() as session:
+    with eng.transaction(write=False) as session:
         rows = eng.processes(session)
     _print(
         args,
@@ -87,7 +87,7 @@ def cmd_start(eng: Engine, args: argparse.Namespace) -> None:
 
 
 def cmd_instances(eng: Engine, args: argparse.Namespace) -> None:
-    with eng.transaction() as session:
+    with eng.transaction(write=False) as session:
         rows = eng.instances(session, status=args.status, process_key=args.process)
     _print(
         args,
@@ -111,7 +111,7 @@ def cmd_instances(eng: Engine, args: argparse.Namespace) -> None:
 
 
 def cmd_show(eng: Engine, args: argparse.Namespace) -> None:
-    with eng.transaction() as session:
+    with eng.transaction(write=False) as session:
         detail = eng.show(session, args.id)
 
     def human(d: Any) -> str:
@@ -142,7 +142,7 @@ def cmd_show(eng: Engine, args: argparse.Namespace) -> None:
 
 
 def cmd_tasks(eng: Engine, args: argparse.Namespace) -> None:
-    with eng.transaction() as session:
+    with eng.transaction(write=False) as session:
         rows = eng.tasks(session, instance_id=args.instance, lane=args.lane)
     _print(
         args,
@@ -178,7 +178,7 @@ def cmd_message(eng: Engine, args: argparse.Namespace) -> None:
 
 
 def cmd_timers(eng: Engine, args: argparse.Namespace) -> None:
-    with eng.transaction() as session:
+    with eng.transaction(write=False) as session:
         rows = eng.timers(session)
     _print(
         args,
@@ -191,7 +191,7 @@ def cmd_timers(eng: Engine, args: argparse.Namespace) -> None:
 
 
 def cmd_incidents(eng: Engine, args: argparse.Namespace) -> None:
-    with eng.transaction() as session:
+    with eng.transaction(write=False) as session:
         rows = eng.incidents(session, status=None if args.all else "open")
     _print(
         args,
@@ -335,7 +335,7 @@ class _Plain:
 def cmd_registry(eng: Engine, args: argparse.Namespace) -> None:
     from tasks import register
 
-    with eng.transaction() as session:
+    with eng.transaction(write=False) as session:
         if args.action == "show":
             if not args.number:
                 raise KmopError("kmop registry show needs a registration number")
@@ -388,7 +388,7 @@ def cmd_outbox(eng: Engine, args: argparse.Namespace) -> None:
 
     from tasks.models import OutboxMessage
 
-    with eng.transaction() as session:
+    with eng.transaction(write=False) as session:
         query = select(OutboxMessage).order_by(OutboxMessage.id)
         if args.application:
             query = query.where(OutboxMessage.application_id == args.application)
@@ -432,7 +432,7 @@ def cmd_certificate(eng: Engine, args: argparse.Namespace) -> None:
 
     from tasks import certificate, register
 
-    with eng.transaction() as session:
+    with eng.transaction(write=False) as session:
         reg = register.find(session, args.number)
         cert = certificate.latest(session, reg) if reg is not None else None
         if cert is None:

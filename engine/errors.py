@@ -89,7 +89,14 @@ class SandboxError(KmopError):
 
 
 class MessageNotDelivered(NotFound):
-    """A message matched no waiting instance and buffering is off."""
+    """A message matched no waiting instance and was not kept: buffering is off, the message's contract
+    does not wait, or every case with its key has ended."""
+
+
+class MessageTooLate(MessageNotDelivered):
+    """A message arrived for a wait that a deadline due before it had already ended; not accepted."""
+
+    status = 409
 
 
 class ClockError(KmopError):

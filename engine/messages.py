@@ -9,21 +9,25 @@ buffering is off) and delivered when a matching subscription appears.
 from __future__ import annotations
 
 import copy
+import logging
 from datetime import timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, select
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tasks.registry import MessageContract, ServiceContext
 
 from . import clock, forms, projections, runner, timers
-from .errors import Conflict, InvalidInput, MessageIdReused, MessageNotDelivered
+from .errors import Conflict, InvalidInput, MessageIdReused, MessageNotDelivered, MessageTooLate
 from .models import BufferedMessage, MessageReceipt, MessageSubscription, ProcessInstance
 from .views import MessageResult
+
+log = logging.getLogger("kmop.messages")
 
 
 def _deliver_action(task_id: str, name: str, payload: dict[str, Any]) -> runner.Action:
@@ -60,8 +64,10 @@ def send(
     payload: dict[str, Any] | None,
     message_id: str | None,
     actor: str | None = None,
+    thrown: bool = False,
 ) -> MessageResult:
-    """Deliver, buffer or refuse one message; see the module docstring."""
+    """Deliver, buffer or refuse one message; see the module docstring. ``thrown``: sent by an instance
+    (kept for a case that may wait for it, even when the sender was the key's last open case)."""
     if not name:
         raise InvalidInput("a message needs a name", field="name")
     if payload is not None and not isinstance(payload, dict):
@@ -71,37 +77,60 @@ def send(
     if contract is not None:
         body, key, message_id = _apply_contract(session, contract, body, key, message_id)
     now = clock.now()
-    if message_id:
-        seen = session.get(MessageReceipt, message_id)
-        if seen is not None and (seen.message_name != name or seen.correlation_key != key):
-            # Not a repeat: answering "duplicate" would drop this message without a word.
-            raise MessageIdReused(
-                f"message id {message_id} was already used for message '{seen.message_name}' with key "
-                f"'{seen.correlation_key}'; give this message its own id"
-            )
-        if seen is not None:
-            return MessageResult(
-                "duplicate",
-                name,
-                key,
-                seen.instance_id,
-                f"message id {message_id} was already accepted at {seen.received_at.isoformat()}",
-            )
+    repeat = _repeat(session, message_id, name, key)
+    if repeat is not None:
+        return repeat
     sub = _find_subscription(session, name, key)
-    if sub is not None and timers.wake_if_due(rt, session, sub.instance_id):
-        sub = _find_subscription(session, name, key)  # a deadline that passed first may have ended the wait
+    if sub is not None:
+        # Under the case's lock (a run of it elsewhere finishes first), fire what fell due before the
+        # message arrived, then look again: events take effect in time order, and the same message sent
+        # twice at once is delivered by one and answered "duplicate" to the other.
+        locked = runner.lock_instance(session, sub.instance_id)
+        repeat = _repeat(session, message_id, name, key)
+        if repeat is not None:
+            return repeat
+        ended = locked is None or locked.status in runner.ENDED
+        deadline = None if ended else timers.wake_if_due(rt, session, sub.instance_id)
+        sub = _find_subscription(session, name, key)
+        if sub is None and deadline is not None:
+            raise MessageTooLate(
+                f"the case with key '{key}' stopped waiting for message '{name}' when a deadline due "
+                f"{deadline.isoformat()} passed, before the message arrived; it was not accepted"
+            )
     if sub is None:
         if contract is not None and not contract.buffer:
             raise MessageNotDelivered(
                 f"no case with key '{key}' waits for message '{name}' now; it was not accepted"
             )
-        return _buffer_or_refuse(rt, session, name, key, body, message_id, now)
+        return _buffer_or_refuse(rt, session, name, key, body, message_id, now, refuse_ended=not thrown)
     instance_id = sub.instance_id
     inst = runner.execute(rt, session, instance_id, _deliver_action(sub.task_id, name, body), actor=actor)
     _receipt(session, message_id, name, key, instance_id, now, "delivered")
     if inst is not None:
         drain_if_waiting(rt, session, inst)
     return MessageResult("delivered", name, key, instance_id, f"delivered to instance {instance_id}")
+
+
+def _repeat(session: Session, message_id: str | None, name: str, key: str | None) -> MessageResult | None:
+    """ "duplicate" when this message id was accepted before for this message and key; None when new.
+
+    An id accepted for another message or key is refused: answering "duplicate" would drop this message
+    without a word.
+    """
+    if not message_id:
+        return None
+    seen = session.get(MessageReceipt, message_id, populate_existing=True)
+    if seen is None:
+        return None
+    if seen.message_name != name or seen.correlation_key != key:
+        raise MessageIdReused(
+            f"message id {message_id} was already used for message '{seen.message_name}' with key "
+            f"'{seen.correlation_key}'; give this message its own id"
+        )
+    when = seen.received_at.isoformat()
+    return MessageResult(
+        "duplicate", name, key, seen.instance_id, f"message id {message_id} was already accepted at {when}"
+    )
 
 
 def _apply_contract(
@@ -198,13 +227,38 @@ def _buffer_or_refuse(
     body: dict[str, Any],
     message_id: str | None,
     now: Any,
+    refuse_ended: bool = True,
 ) -> MessageResult:
+    """Keep a message nobody waits for yet, for a case that may still wait for it; refuse it otherwise.
+
+    A key whose every case has ended can never be waited on again: such a message is refused, never
+    kept until it silently expires (``refuse_ended``; a message thrown by an instance is always kept).
+    """
     seconds = rt.settings.message_buffer_seconds
     if seconds <= 0:
         raise MessageNotDelivered(
             f"no instance waits for message '{name}' with correlation key '{key}'; "
             "buffering is off, so the message was not accepted"
         )
+    if key is not None and refuse_ended:
+        statuses = set(
+            session.scalars(select(ProcessInstance.status).where(ProcessInstance.business_key == key))
+        )
+        if statuses and statuses <= set(runner.ENDED):
+            raise MessageNotDelivered(
+                f"every case with key '{key}' has ended, so none will wait for message '{name}' again; "
+                "it was not accepted"
+            )
+    if message_id:
+        try:  # the same message buffered twice at once: the second finds the first's receipt
+            with session.begin_nested():
+                _receipt(session, message_id, name, key, None, now, "buffered")
+                session.flush()
+        except IntegrityError:
+            repeat = _repeat(session, message_id, name, key)
+            if repeat is not None:
+                return repeat
+            raise
     session.add(
         BufferedMessage(
             message_name=name,
@@ -215,7 +269,6 @@ def _buffer_or_refuse(
             expires_at=now + timedelta(seconds=seconds),
         )
     )
-    _receipt(session, message_id, name, key, None, now, "buffered")
     until = (now + timedelta(seconds=seconds)).isoformat()
     return MessageResult(
         "buffered", name, key, None, f"no instance waits for it yet; kept until {until} for one that will"
@@ -231,9 +284,21 @@ def drain_if_waiting(rt: runner.Runtime, session: Session, inst: ProcessInstance
 
 
 def purge_expired(session: Session) -> int:
-    """Drop buffered messages whose time is up (the worker does this now and then)."""
-    result = session.execute(delete(BufferedMessage).where(BufferedMessage.expires_at < clock.now()))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    """Drop buffered messages whose time is up (the worker does this now and then), never silently: the
+    receipt of each says it expired undelivered, and the log names it."""
+    expired = session.scalars(select(BufferedMessage).where(BufferedMessage.expires_at < clock.now())).all()
+    for message in expired:
+        log.warning(
+            "buffered message '%s' for key '%s' (id %s) expired undelivered: no case waited for it",
+            message.message_name,
+            message.correlation_key,
+            message.message_id,
+        )
+        receipt = session.get(MessageReceipt, message.message_id) if message.message_id else None
+        if receipt is not None:
+            receipt.outcome = "expired"
+        session.delete(message)
+    return len(expired)
 
 
 def drain_buffer(rt: runner.Runtime, session: Session, instance_id: int, limit: int = 20) -> int:

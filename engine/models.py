@@ -196,7 +196,7 @@ class MessageReceipt(Base):
     correlation_key: Mapped[str | None] = mapped_column(String(200))
     instance_id: Mapped[int | None]
     received_at: Mapped[datetime]
-    outcome: Mapped[str] = mapped_column(String(20))  # delivered | buffered
+    outcome: Mapped[str] = mapped_column(String(20))  # delivered | buffered | expired (undelivered)
 
 
 class BufferedMessage(Base):

@@ -92,7 +92,8 @@ class Run:
     retry_scheduled: bool = False
 
     def record(self, event: str, element: str | None = None, **detail: Any) -> None:
-        self.history.append({"event": event, "element_id": element, "actor": self.actor, "detail": detail})
+        entry = {"at": self.now, "event": event, "element_id": element, "actor": self.actor, "detail": detail}
+        self.history.append(entry)
 
 
 Action = Callable[[Run], None]
@@ -139,9 +140,18 @@ def idempotency_key(instance_id: int, task: Any) -> str:
 # ------------------------------------------------------------------------------------------ loading
 
 
+READ_ONLY = "kmop_read_only"  # session.info flag: the transaction was opened to read only
+
+
 def begin_write(session: Session) -> None:
     """On SQLite, open the transaction with the write lock, so that racing writers queue instead of
-    failing when both try to upgrade a read lock. A no-op once the transaction has a connection."""
+    failing when both try to upgrade a read lock. A no-op once the transaction has a connection.
+
+    Refuses a transaction opened to read (``Engine.transaction(write=False)``): its writes would fail, or
+    on SQLite race other writers.
+    """
+    if session.info.get(READ_ONLY):
+        raise RuntimeError("a change was asked in a transaction opened to read: open it with write=True")
     if session.get_bind().dialect.name != "sqlite":
         return
     tx = session.get_transaction()
@@ -241,8 +251,8 @@ def execute(
         run = Run(rt, session, inst, wf, blueprint, now, actor)
         wf.script_engine = _KmopScriptEngine(run)
         run.before = {t.id: t.state for t in projections.all_tasks(wf)}
-        if catch_up and fire_timers(run):
-            _advance(run)
+        if catch_up:
+            fire_timers(run)
         action(run)
         _advance(run)
         _finish(run, loaded, expected_version=inst.lock_version)
@@ -294,6 +304,7 @@ def _deliver_thrown(run: Run) -> None:
                 state.to_plain(payload),
                 None,
                 actor=f"instance:{run.inst.id}",
+                thrown=True,
             )
     finally:
         _DELIVERY_DEPTH.reset(token)
@@ -382,23 +393,46 @@ def _on_failure(run: Run, exc: Exception) -> None:
 
 
 def fire_timers(run: Run) -> int:
-    """Fire the timers that are due at the run's "now" (at, not after, their due time)."""
-    waiting = {t.task_id: t for t in projections.waiting_timers(run.wf) if t.due_at <= run.now}
-    if not waiting:
-        return 0
-    # The library fires a timer only strictly after its due time; kmop fires it at its due time.
-    with clock.pinned(run.now + timedelta(microseconds=1)):
-        run.wf.refresh_timers()
+    """Fire the timers due at the run's "now", each at its own due time, in due order; return how many.
+
+    Timers due at the same moment fire together; the engine then runs on with "now" pinned at that
+    moment, so what they set off (a service recording a date, a new timer counting from it) happens at the
+    moment the timer fell due, however late the worker or whoever woke the instance came. Then the next
+    moment, until nothing due is left. (The library alone fires only strictly after a due time, and all
+    overdue timers at once at the present time.)
+    """
+    present = run.now
     fired = 0
-    for task_id, timer in waiting.items():
-        task = projections.find_task(run.wf, task_id)
-        if task is None or task.state != TaskState.WAITING:
-            lateness = (run.now - timer.due_at).total_seconds()
-            run.record(
-                "timer_fired", timer.element_id, due_at=timer.due_at.isoformat(), late_seconds=lateness
-            )
-            fired += 1
+    try:
+        for _ in range(_MAX_TIMER_ROUNDS):
+            due = [t for t in projections.waiting_timers(run.wf) if t.due_at <= present]
+            if not due:
+                break
+            moment = min(t.due_at for t in due)
+            run.now = moment
+            with clock.pinned(moment + timedelta(microseconds=1)):
+                run.wf.refresh_timers()
+            for timer in due:
+                task = projections.find_task(run.wf, timer.task_id)
+                if timer.due_at == moment and (task is None or task.state != TaskState.WAITING):
+                    lateness = (present - timer.due_at).total_seconds()
+                    run.record(
+                        "timer_fired",
+                        timer.element_id,
+                        due_at=timer.due_at.isoformat(),
+                        late_seconds=lateness,
+                    )
+                    fired += 1
+            with clock.pinned(moment):
+                _advance(run)
+        else:
+            log.error("instance %s: timers keep falling due; stopped after %s rounds", run.inst.id, fired)
+    finally:
+        run.now = present
     return fired
+
+
+_MAX_TIMER_ROUNDS = 1000
 
 
 def _unset_timers(run: Run) -> list[Any]:
@@ -500,7 +534,7 @@ def _finish(run: Run, loaded: state.LoadedState, expected_version: int | None) -
     if status != inst.status:
         run.record("status", None, status=status, previous=inst.status)
     if run.history:
-        rows = [{"instance_id": inst.id, "at": run.now, **entry} for entry in run.history]
+        rows = [{"instance_id": inst.id, **entry} for entry in run.history]
         session.connection().execute(_INSERT_HISTORY, rows)
     new_version = (expected_version or 0) + 1
     search = projections.search_values(wf, run.runtime.registry.search_fields)

@@ -24,12 +24,13 @@ from .models import ProcessInstance, WakeUp
 
 log = logging.getLogger("kmop.timers")
 
-Transaction = Callable[[], AbstractContextManager[Session]]
+Transaction = Callable[..., AbstractContextManager[Session]]  # Engine.transaction: (write=...) -> session
 _ACTIVE = ("running", "waiting", "error")
 WORKER_NAME = f"worker:{socket.gethostname()}:{os.getpid()}"  # the history says which worker fired
 
 
 def _wake_action(run: runner.Run) -> None:
+    runner.fire_timers(run)  # each at its own due time, before the retries that fell due by now
     due_retries = run.session.scalars(
         select(WakeUp).where(
             WakeUp.instance_id == run.inst.id, WakeUp.kind == "retry", WakeUp.due_at <= run.now
@@ -39,7 +40,6 @@ def _wake_action(run: runner.Run) -> None:
         run.session.execute(delete(WakeUp).where(WakeUp.id.in_([w.id for w in due_retries])))
         run.session.flush()
         runner.retry_failed_tasks(run)
-    runner.fire_timers(run)
 
 
 def due_instances(session: Session, now: datetime, limit: int) -> list[int]:
@@ -66,10 +66,11 @@ def next_due(session: Session) -> datetime | None:
     return value
 
 
-def wake(rt: runner.Runtime, session: Session, instance_id: int) -> bool:
-    """Wake one instance; False when another worker holds it (it will be woken there)."""
+def wake(rt: runner.Runtime, session: Session, instance_id: int, wait: bool = False) -> bool:
+    """Wake one instance; False when another worker holds it (it will be woken there), unless ``wait``
+    (then wait for it to be free)."""
     inst = runner.execute(
-        rt, session, instance_id, _wake_action, actor=WORKER_NAME, skip_locked=True, catch_up=False
+        rt, session, instance_id, _wake_action, actor=WORKER_NAME, skip_locked=not wait, catch_up=False
     )
     if inst is None:
         return False
@@ -77,27 +78,34 @@ def wake(rt: runner.Runtime, session: Session, instance_id: int) -> bool:
     return True
 
 
-def wake_if_due(rt: runner.Runtime, session: Session, instance_id: int) -> bool:
-    """Wake the instance now (waiting for its lock) if a timer of it is due; True if it was."""
-    due = session.scalar(
-        select(WakeUp.id)
-        .where(WakeUp.instance_id == instance_id, WakeUp.kind == "timer", WakeUp.due_at <= clock.now())
-        .limit(1)
+def wake_if_due(rt: runner.Runtime, session: Session, instance_id: int) -> datetime | None:
+    """Wake the instance now (waiting for its lock) if a timer of it is due; return the earliest due
+    moment that fired, or None when none was due."""
+    due: datetime | None = session.scalar(
+        select(func.min(WakeUp.due_at)).where(
+            WakeUp.instance_id == instance_id, WakeUp.kind == "timer", WakeUp.due_at <= clock.now()
+        )
     )
     if due is None:
-        return False
+        return None
     runner.execute(rt, session, instance_id, _wake_action, actor=WORKER_NAME, catch_up=False)
-    return True
+    return due if due.tzinfo is not None else due.replace(tzinfo=UTC)
 
 
-def fire_due(rt: runner.Runtime, transaction: Transaction, batch: int | None = None) -> int:
-    """Wake every instance that is due now, each in its own transaction; return how many were woken."""
+def fire_due(
+    rt: runner.Runtime, transaction: Transaction, batch: int | None = None, wait: bool = False
+) -> int:
+    """Wake every instance that is due now, each in its own transaction; return how many were woken.
+
+    A sweep skips an instance another worker holds (that worker wakes it); with ``wait`` (moving the
+    clock) it waits for it, so that everything due is done when the call returns.
+    """
     woken = 0
     size = batch or rt.settings.worker_batch
     _purge_now_and_then(rt, transaction)
     while True:
         now = clock.now()
-        with transaction() as session:
+        with transaction(write=False) as session:
             due = due_instances(session, now, size)
         if not due:
             return woken
@@ -105,7 +113,7 @@ def fire_due(rt: runner.Runtime, transaction: Transaction, batch: int | None = N
         for instance_id in due:
             try:
                 with transaction() as session:
-                    if wake(rt, session, instance_id):
+                    if wake(rt, session, instance_id, wait):
                         progressed += 1
             except InstanceEnded:
                 pass  # another worker woke it first and it ended: its wake-up is gone with it
@@ -132,27 +140,28 @@ def _purge_now_and_then(rt: runner.Runtime, transaction: Transaction) -> None:
 
 
 def advance_to(rt: runner.Runtime, transaction: Transaction, target: datetime) -> int:
-    """Move the simulated clock to ``target``, firing what falls due in between, in due order."""
+    """Move the simulated clock to ``target``, stopping at each due moment on the way, so that every timer
+    fires at its own due time and in order, whatever else runs (an instance a worker holds is waited for,
+    not skipped). Return how many instances were woken."""
     sim = clock.active()
     if not isinstance(sim, clock.SimulatedClock):
         raise ClockError("the clock is the system clock; start kmop with KMOP_CLOCK=simulated to move it")
     if target < sim.now():
         raise ClockError(f"the clock cannot go back: it is {sim.now().isoformat()}")
-    fired = fire_due(rt, transaction)
+    fired = fire_due(rt, transaction, wait=True)
     stuck_at: datetime | None = None
     while True:
-        with transaction() as session:
+        with transaction(write=False) as session:
             due = next_due(session)
         if due is None or due > target:
             break
-        if due == stuck_at:
+        if due == stuck_at:  # a wake that fails every time (logged by fire_due): do not loop on it
             log.warning("wake-ups due at %s could not be processed; moving on", due.isoformat())
             break
-        step = max(due, sim.now())
-        sim.set(step)
-        woken = fire_due(rt, transaction)
+        sim.set(max(due, sim.now()))
+        woken = fire_due(rt, transaction, wait=True)
         fired += woken
         stuck_at = due if woken == 0 else None
     if target > sim.now():
         sim.set(target)
-    return fired + fire_due(rt, transaction)
+    return fired + fire_due(rt, transaction, wait=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -148,13 +148,39 @@ def find_person(session: Session, username: str) -> Person | None:
     return session.scalars(select(Person).where(Person.username == username.strip().lower())).first()
 
 
+TOKEN_USE_RECORDED_EVERY = timedelta(minutes=1)
+
+
+def token_of(session: Session, token: str) -> ApiToken | None:
+    """The stored token for this clear text (by its hash), or None."""
+    return session.scalars(select(ApiToken).where(ApiToken.token_hash == _hash(token))).first()
+
+
 def person_for_token(session: Session, token: str, now: datetime) -> Person | None:
-    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _hash(token))).first()
+    """The active person of a token; None for an unknown token or a person no longer active.
+
+    Reads only: ``record_token_use`` notes when it was used, at most once a minute.
+    """
+    row = token_of(session, token)
     if row is None:
         return None
-    row.last_used_at = now
     person = session.get(Person, row.person_id)
     return person if person is not None and person.active else None
+
+
+def token_use_is_stale(session: Session, token: str, now: datetime) -> bool:
+    """True when the token's last use was recorded more than a minute ago (or never)."""
+    row = token_of(session, token)
+    return row is not None and (
+        row.last_used_at is None or now - row.last_used_at >= TOKEN_USE_RECORDED_EVERY
+    )
+
+
+def record_token_use(session: Session, token: str, now: datetime) -> None:
+    """Note that the token was used now (a write: the API does it at most once a minute per token)."""
+    row = token_of(session, token)
+    if row is not None:
+        row.last_used_at = now
 
 
 def _hash(token: str) -> str:

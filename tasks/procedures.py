@@ -346,5 +346,8 @@ def register_all(registry: ServiceRegistry) -> None:
             key_field="application_id",
             id_field="report_id",
             refuse_unknown_key=True,
+            # A report for a case that does not wait for one now is refused: kept, it could reach a later
+            # wait it was never meant for (a renewal years on), or expire unread.
+            buffer=False,
         )
     )

@@ -52,6 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _secret_key()
     app.extensions["kmop"] = engine or Engine(Settings.from_env())
+    _read_only_gets(app)
     csrf.init_app(app)
     app.before_request(auth.load_person)
     app.register_blueprint(auth.bp)
@@ -71,6 +72,25 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
         return jsonify(status="ok")
 
     return app
+
+
+READING = ("GET", "HEAD", "OPTIONS")
+
+
+def _read_only_gets(app: Flask) -> None:
+    """A request that only reads opens read transactions: no lock taken, nothing written (PostgreSQL
+    refuses a write); every other request's transactions take the write lock up front."""
+
+    @app.before_request
+    def set_intent() -> None:
+        g.kmop_intent = Engine.intent(request.method not in READING)
+        g.kmop_intent.__enter__()
+
+    @app.teardown_request
+    def reset_intent(_exc: BaseException | None) -> None:
+        intent = g.pop("kmop_intent", None)
+        if intent is not None:
+            intent.__exit__(None, None, None)
 
 
 def _templates(app: Flask) -> None:

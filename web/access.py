@@ -12,6 +12,7 @@ from typing import Any
 from flask import abort
 from sqlalchemy.orm import Session
 
+from engine.models import MessageReceipt
 from engine.views import InstanceDetail
 from tasks import renewal
 from tasks.models import Organisation, Person
@@ -71,6 +72,16 @@ def may_report(db: Session, audit_bureau_code: str | None, detail: InstanceDetai
         and waits_for_report(detail)
         and assigned_bureau(db, detail) == audit_bureau_code
     )
+
+
+def repeated_report(db: Session, report_id: str, application_id: str) -> bool:
+    """True when this report was accepted before for this application (the engine answers "duplicate").
+
+    Asked again under the case's lock by whoever delivers a report: the same report sent twice at once
+    then gets "duplicate", not "the case does not wait for a report" because the first one got there.
+    """
+    seen = db.get(MessageReceipt, report_id, populate_existing=True)
+    return seen is not None and seen.message_name == "audit_report" and seen.correlation_key == application_id
 
 
 def require_case(

@@ -91,9 +91,9 @@ def test_boundary_timer_then_message_races_six_week_timer(db_url: str) -> None:
     assert "end_late" in two["completed_elements"] and "end_received" not in two["completed_elements"]
     assert _timer_fired(two, "wait_report") == 1
     assert kmop.json("timers") == []
-    # A late report for the finished case is not delivered to it.
-    late = kmop.json("message", "report_due", "--key", "APP-2", "--id", "r-2")
-    assert late["status"] == "buffered" and late["instance_id"] is None
+    # A late report for the finished case is refused: kept, it would wait for a case that never comes.
+    late = kmop.run("message", "report_due", "--key", "APP-2", "--id", "r-2", expect=4)
+    assert "every case with key 'APP-2' has ended" in late.stderr
 
 
 def test_clock_refuses_to_move_in_normal_mode(tmp_path: Path) -> None:

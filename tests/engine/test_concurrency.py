@@ -97,6 +97,7 @@ def test_message_racing_a_timer_takes_exactly_one_path(engine: Engine, deploy: A
     results = _race(engine.fire_due, send)
     other.close()
     assert not any(isinstance(r, Exception) and not isinstance(r, KmopError) for r in results), results
+    engine.fire_due()  # the next sweep: a refused message rolled back its catch-up while the first skipped
     with engine.transaction() as session:
         detail = engine.show(session, inst.id)
     assert detail.status == "completed"

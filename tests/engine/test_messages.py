@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from engine import clock
 from engine.api import Engine
-from engine.errors import InvalidInput, MessageIdReused, MessageNotDelivered
+from engine.errors import InvalidInput, MessageIdReused, MessageNotDelivered, MessageTooLate
+from engine.messages import purge_expired
+from engine.models import BufferedMessage, MessageReceipt
+from tasks.registry import ServiceRegistry
 from tests.conftest import make_engine
 
 
@@ -60,13 +65,89 @@ def test_a_message_id_used_for_another_key_is_refused_not_dropped(engine: Engine
         assert engine.show(session, b).status == "waiting", "B's message was not taken for a repeat"
 
 
-def test_a_buffered_message_expires(engine: Engine, race: None) -> None:
+def test_a_buffered_message_expires_and_its_receipt_says_so(engine: Engine, race: None) -> None:
     with engine.transaction() as session:
-        engine.message(session, "report_due", "LATE", {"score": "T"})
+        engine.message(session, "report_due", "LATE", {"score": "T"}, message_id="m-late")
     engine.advance_clock(clock.now() + timedelta(days=8))  # the default buffer keeps it for 7 days
+    with engine.transaction() as session:
+        assert purge_expired(session) == 1
+        receipt = session.get(MessageReceipt, "m-late")
+        assert receipt is not None and receipt.outcome == "expired"
     inst = _to_gateway(engine, "LATE")
     with engine.transaction() as session:
         assert engine.show(session, inst).status == "waiting"
+
+
+def test_a_message_due_at_the_moment_its_deadline_fires_is_refused_as_too_late(
+    engine: Engine, race: None
+) -> None:
+    """The clock stands at the deadline and the worker has not swept yet: the deadline came first."""
+    inst = _to_gateway(engine, "EDGE")
+    with engine.transaction() as session:
+        [timer] = engine.timers(session, instance_id=inst)
+    engine.clock.set(timer.due_at)  # type: ignore[attr-defined]
+    with pytest.raises(MessageTooLate) as refused, engine.transaction() as session:
+        engine.message(session, "report_due", "EDGE", {"score": "T"}, message_id="m-edge")
+    assert "deadline due" in refused.value.message and refused.value.status == 409
+    with engine.transaction() as session:
+        assert session.get(MessageReceipt, "m-edge") is None
+        assert session.scalars(select(BufferedMessage)).all() == []
+    engine.fire_due()  # the refusal changed nothing: the worker fires the deadline as always
+    with engine.transaction() as session:
+        detail = engine.show(session, inst)
+    assert detail.status == "completed" and "end_late" in detail.completed_elements
+    assert "score" not in detail.data
+
+
+def test_a_message_for_a_case_that_ended_is_refused_not_kept(engine: Engine, race: None) -> None:
+    inst = _to_gateway(engine, "DONE")
+    with engine.transaction() as session:
+        engine.message(session, "report_due", "DONE", {"score": "T"})
+    with pytest.raises(MessageNotDelivered) as refused, engine.transaction() as session:
+        engine.message(session, "report_due", "DONE", {"score": "B"}, message_id="m-after")
+    assert "every case with key 'DONE' has ended" in refused.value.message
+    with engine.transaction() as session:
+        assert engine.show(session, inst).data["score"] == "T"
+        assert session.get(MessageReceipt, "m-after") is None
+
+
+def test_messages_racing_the_worker_at_the_deadline_are_delivered_or_refused_never_kept(
+    engine: Engine, race: None, db_url: str, registry: ServiceRegistry
+) -> None:
+    """The worker sweeps while each case's report arrives exactly at its deadline: every report either
+    reaches its case (which then ends by the report) or is refused; none is acknowledged and lost."""
+    keys = [f"RACE-{n}" for n in range(12)]
+    cases = {key: _to_gateway(engine, key) for key in keys}
+    with engine.transaction() as session:
+        due = max(t.due_at for t in engine.timers(session))
+    engine.clock.set(due)  # type: ignore[attr-defined]
+    worker = make_engine(db_url, registry)
+    outcomes: dict[str, str] = {}
+
+    def send_all() -> None:
+        for key in keys:
+            try:
+                with engine.transaction() as session:
+                    outcomes[key] = engine.message(session, "report_due", key, {"score": "T"}).status
+            except MessageNotDelivered as exc:
+                outcomes[key] = f"refused: {exc.message}"
+
+    sender = threading.Thread(target=send_all)
+    sender.start()
+    worker.fire_due()
+    sender.join()
+    worker.fire_due()  # the next sweep: a refusal rolled back its own catch-up, and the first sweep skipped
+    worker.close()  # the cases a sender held
+    with engine.transaction() as session:
+        assert session.scalars(select(BufferedMessage)).all() == []
+        for key, instance_id in cases.items():
+            detail = engine.show(session, instance_id)
+            assert detail.status == "completed"
+            if outcomes[key] == "delivered":
+                assert "end_received" in detail.completed_elements and detail.data["score"] == "T"
+            else:
+                assert outcomes[key].startswith("refused"), outcomes[key]
+                assert "end_late" in detail.completed_elements and "score" not in detail.data
 
 
 def test_without_buffering_an_unmatched_message_is_refused(db_url: str, deploy: Any) -> None:

@@ -17,7 +17,7 @@ def _start(engine: Engine, key: str) -> int:
 
 
 def _task(engine: Engine, instance_id: int) -> str:
-    with engine.transaction() as session:
+    with engine.transaction(write=False) as session:
         return engine.tasks(session, instance_id=instance_id)[0].id
 
 

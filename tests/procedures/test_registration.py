@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime, timedelta
 
 import pytest
 
-from engine.errors import InvalidInput, MessageNotDelivered
+from engine.errors import InvalidInput, MessageNotDelivered, MessageTooLate
 from engine.forms import FormErrors
+from tasks.registry import ServiceRegistry
+from tests.conftest import make_engine
 from tests.procedures.conftest import BRUSSELS, EXEMPT, MODULES, World, pdf_text, scores
 
 
@@ -111,6 +114,23 @@ def test_conditional_registration_missing_its_deadline_is_stopped_and_the_provid
     [record] = world.registrations(case.key)
     assert record["status"] == "stopped"
     assert world.outbox(case.key)[-1].template == "registration_stopped"
+
+
+def test_a_follow_up_report_after_its_deadline_is_refused_and_never_kept(world: World) -> None:
+    case = world.apply()
+    case.to_audit()
+    case.report("R-1", scores=scores(knowledge="G"), follow_up_deadline="2027-09-30")
+    case.decide()
+    world.engine.clock.set(datetime(2027, 10, 1, tzinfo=BRUSSELS))  # type: ignore[attr-defined]
+    with pytest.raises(MessageTooLate) as late:  # at the deadline, before the worker's sweep
+        case.report("R-2", audit_type="follow_up", scores=scores(("knowledge",)))
+    assert "deadline" in late.value.message
+    world.advance(minutes=1)
+    [record] = world.registrations(case.key)
+    assert record["status"] == "stopped"
+    with pytest.raises(MessageNotDelivered):  # after the sweep: the case has ended
+        case.report("R-3", audit_type="follow_up", scores=scores(("knowledge",)))
+    assert world.registrations(case.key)[0]["status"] == "stopped"
 
 
 def test_negative_audit_is_refused_with_a_notification(world: World) -> None:
@@ -224,6 +244,40 @@ def test_without_renewal_the_registration_expires_and_a_new_application_gets_a_n
     again.decide()
     [second] = world.registrations(again.key)
     assert second["registration_number"] != first["registration_number"]
+
+
+def test_moving_the_clock_fires_each_deadline_at_its_own_time_while_a_worker_holds_the_case(
+    world: World, db_url: str, registry: ServiceRegistry
+) -> None:
+    case = world.apply()
+    case.to_audit()
+    case.report("R-1", scores=scores())
+    case.decide()
+    [first] = world.registrations(case.key)
+    end = date.fromisoformat(first["valid_until"])
+    worker = make_engine(db_url, registry)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_case() -> None:  # a worker busy with this case while the clock is moved
+        with worker.transaction() as session:
+            worker.lock(session, case.id)
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_case)
+    holder.start()
+    held.wait(10)
+    threading.Timer(0.5, release.set).start()
+    world.advance(days=365 * 7)  # past the reminders and the end, in one move
+    holder.join()
+    worker.close()
+    [record] = world.registrations(case.key)
+    assert record["status"] == "expired"
+    assert record["history"][-1]["date"] == end.isoformat(), (
+        "expired on its end date, not on the day moved to"
+    )
+    fired = [h for h in case.detail().history if h.event == "timer_fired"]
+    assert fired and all(h.at.isoformat() == h.detail["due_at"] for h in fired)
 
 
 INVALID = [

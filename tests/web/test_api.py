@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
+from sqlalchemy import update
 from werkzeug.test import TestResponse
 
 from engine import clock
 from engine.api import Engine
+from engine.models import ClockState
 from tasks import people
 from tasks.models import Organisation, Person
+from tests.conftest import make_engine
 from tests.procedures.conftest import MODULES, application
 from tests.web.conftest import login
 
@@ -474,3 +478,63 @@ def test_a_token_issued_on_the_command_line_works_until_revoked(app: Any, client
     assert kmop(["token", "revoke", "auditor.dnv"], engine=engine) == 0
     assert client.get("/api/v1/cases", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert kmop(["token", "issue", "nobody"], engine=engine) == 4
+
+
+def _post_together(app: Flask, headers: dict[str, str], body: dict[str, Any]) -> list[tuple[int, Any]]:
+    """Post ``body`` from two clients at the same moment; their answers."""
+    barrier = threading.Barrier(2)
+    answers: list[tuple[int, Any]] = []
+
+    def post() -> None:
+        client = app.test_client()
+        barrier.wait()
+        response = client.post(API + "/messages/audit_report", json=body, headers=headers)
+        answers.append((response.status_code, response.get_json()))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def test_the_same_report_posted_twice_at_once_is_delivered_once_and_answered_duplicate(
+    app: Flask, provider: Api, agency: Api, auditor: Api
+) -> None:
+    for n in range(5):
+        key = f"APP-API-{n + 20:04d}"
+        case_id = to_audit(provider, agency, key)
+        answers = _post_together(app, auditor.headers, report(key, f"DNV-TWICE-{n}"))
+        assert [code for code, _ in answers] == [200, 200], answers
+        assert sorted(body["status"] for _, body in answers) == ["delivered", "duplicate"], answers
+        detail = agency.ok(agency.get(f"/cases/{case_id}"))
+        assert len([h for h in detail["history"] if h["event"] == "message_received"]) == 1
+
+
+def test_starts_never_fail_while_another_process_commits(app: Flask, engine_: Engine, provider: Api) -> None:
+    """A request that writes takes the write lock up front: on SQLite, one that read first and wrote later
+    was refused at once ("database is locked") when another writer committed in between."""
+    stop = threading.Event()
+    other = make_engine(str(engine_.db.url), replay=False)  # the worker, say: its own connections
+
+    def commit_all_the_time() -> None:
+        while not stop.is_set():
+            with other.transaction() as db:
+                db.execute(update(ClockState).values(now=ClockState.now))
+
+    writer = threading.Thread(target=commit_all_the_time)
+    writer.start()
+    try:
+        answers = [
+            provider.post(
+                "/processes/registration/instances",
+                {"data": application(), "business_key": f"APP-LOCK-{n:04d}"},
+            ).status_code
+            for n in range(30)
+        ]
+    finally:
+        stop.set()
+        writer.join()
+        other.close()
+    assert answers == [201] * 30

@@ -97,10 +97,19 @@ def test_a_conditional_report_with_its_deadline_reaches_the_case(app: Flask, eng
     assert "Dit dossier wacht niet op een auditrapport" in auditor.get(
         f"/auditbureau/audits/{case}"
     ).get_data(as_text=True)
+    # The same report again (a second click): accepted once, and said so; another report: refused.
     again = post(
         auditor, f"/auditbureau/audits/{case}", {"report_id": "DNV-18", "audit_type": "full", **scores()}
     )
-    assert again.status_code == 409
+    assert again.status_code == 302
+    assert "werd al eerder ontvangen" in auditor.get("/auditbureau/").get_data(as_text=True)
+    other = post(
+        auditor, f"/auditbureau/audits/{case}", {"report_id": "DNV-19", "audit_type": "full", **scores()}
+    )
+    assert other.status_code == 409
+    with engine.transaction() as db:
+        received = [h for h in engine.show(db, case).history if h.event == "message_received"]
+    assert len(received) == 1
 
 
 def test_a_starter_gets_a_limited_audit(app: Flask, engine: Engine) -> None:

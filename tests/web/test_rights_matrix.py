@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
 from engine import clock
 from engine.api import Engine
@@ -269,3 +270,45 @@ def test_logging_in_again_keeps_the_rights_of_the_new_person(app: Flask) -> None
     client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
     login(client, "an.vlaio")
     assert client.get("/auditbureau/").status_code == 403 and client.get("/vlaio/").status_code == 200
+
+
+class Writes:
+    """Counts the statements that change the database (INSERT, UPDATE, DELETE) while switched on."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.seen: list[str] = []
+        self.on = False
+        event.listen(engine.db, "before_cursor_execute", self._statement)
+
+    def _statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if self.on and statement.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            self.seen.append(statement.split("\n", 1)[0][:80])
+
+
+def test_reading_a_page_or_the_api_writes_nothing(world: World, app: Flask, engine: Engine) -> None:
+    """Every GET route for each person allowed it, the case pages and the API's reads: no write at all
+    (the API records a token's use at most once a minute, in a transaction of its own)."""
+    writes = Writes(engine)
+    token = people_token(engine, "an.vlaio")
+    api = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert api.get("/api/v1/cases", headers=headers).status_code == 200  # records the token's first use
+    writes.on = True
+    for endpoint, method, template, _, allowed in ROUTES:
+        if method != "GET":
+            continue
+        for name in sorted(allowed):
+            response = world.clients[name].get(template.format(**world.ids))
+            assert response.status_code == 200, (endpoint, name, response.status_code)
+    staff = world.clients["an.vlaio"]
+    for path in ("/dossiers/", f"/dossiers/{world.ids['acme_case']}", "/register/?q=Acme", "/"):
+        assert staff.get(path).status_code == 200, path
+    for path in ("/cases", f"/cases/{world.ids['acme_case']}", "/tasks", "/registrations"):
+        assert api.get(f"/api/v1{path}", headers=headers).status_code == 200, path
+    assert writes.seen == []
+
+
+def people_token(engine: Engine, username: str) -> str:
+    with engine.transaction() as db:
+        person = db.query(Person).filter_by(username=username).one()
+        return people.issue_token(db, person, "reads", clock.now())

@@ -30,8 +30,8 @@ def audit_report() -> ResponseReturnValue:
     report = _validated(payload)
     with engine().transaction() as db:
         _check_report_id(db, str(report["report_id"]), str(report["application_id"]))
-        if not who.is_staff and not _repeat(db, str(report["report_id"]), str(report["application_id"])):
-            _check_bureau(db, who, str(report["application_id"]))
+        if not who.is_staff:
+            _check_bureau(db, who, str(report["application_id"]), str(report["report_id"]))
         result = engine().message(db, MESSAGE, None, payload, None, actor=who.username)
     return jsonify(result.to_dict()), 202 if result.status == "buffered" else 200
 
@@ -60,13 +60,7 @@ def _check_report_id(db: Session, report_id: str, application_id: str) -> None:
         )
 
 
-def _repeat(db: Session, report_id: str, application_id: str) -> bool:
-    """True when this report was accepted before for this application: the engine answers "duplicate"."""
-    seen = db.get(MessageReceipt, report_id)
-    return seen is not None and seen.message_name == MESSAGE and seen.correlation_key == application_id
-
-
-def _check_bureau(db: Session, who: Caller, application_id: str) -> None:
+def _check_bureau(db: Session, who: Caller, application_id: str, report_id: str) -> None:
     """403 unless an open case with this key waits for an audit report from the caller's bureau now.
 
     Checked under the case's lock, in the transaction that delivers the report, so a renewal request that
@@ -77,8 +71,12 @@ def _check_bureau(db: Session, who: Caller, application_id: str) -> None:
     query = select(ProcessInstance.id).where(
         ProcessInstance.business_key == application_id, ProcessInstance.status.not_in(ENDED)
     )
+    if access.repeated_report(db, report_id, application_id):
+        return  # the engine answers "duplicate"
     for instance_id in db.scalars(query).all():
         engine().lock(db, instance_id)
+        if access.repeated_report(db, report_id, application_id):
+            return  # the same report, delivered meanwhile by a request that held the lock
         if AUDITOR in who.roles and access.may_report(
             db, who.audit_bureau_code, engine().show(db, instance_id)
         ):

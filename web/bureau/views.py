@@ -16,6 +16,7 @@ from ..access import (
     RENEWAL_WAIT,
     may_report,
     organisation_of,
+    repeated_report,
     require_case,
     visible_cases,
     waits_for_renewal_audit,
@@ -146,19 +147,25 @@ def report(instance_id: int) -> Any:
     errors: dict[str, str] = {}
     values: dict[str, Any] = {"audit_type": casework.expected_audit(detail)}
     if request.method == "POST":
-        if not waiting:
-            raise Conflict(translate("Dit dossier wacht niet op een auditrapport."))
-        if not mine:
-            raise Forbidden(translate(NOT_MINE))
         values = {k: str(v) for k, v in request.form.items() if k != "csrf_token"}
         payload = payload_of(detail.business_key or "", request.form)
         actor = g.person.username
+        report_id = str(payload.get("report_id") or "")
+        with eng.transaction() as db:
+            repeat = repeated_report(db, report_id, detail.business_key or "")
+        if not waiting and not repeat:
+            raise Conflict(translate("Dit dossier wacht niet op een auditrapport."))
+        if not mine and not repeat:
+            raise Forbidden(translate(NOT_MINE))
 
         def deliver(db: Session) -> Any:
             # Checked again under the case's lock, in the delivering transaction: a renewal request that
-            # names another bureau may have come in since the page was shown.
+            # names another bureau may have come in since the page was shown, or the same report (sent
+            # twice at once) may have been delivered: then the engine answers "duplicate".
             eng.lock(db, instance_id)
-            if not may_report(db, code, eng.show(db, instance_id)):
+            if not repeated_report(db, report_id, detail.business_key or "") and not may_report(
+                db, code, eng.show(db, instance_id)
+            ):
                 raise Forbidden(translate(NOT_MINE))
             return eng.message(db, "audit_report", None, payload, actor=actor)
 
