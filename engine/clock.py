@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine as DbEngine
 from sqlalchemy import insert, select, update
@@ -110,6 +110,9 @@ class _ClockDatetime(datetime):
         return cls.fromtimestamp(value.timestamp(), tz or UTC)
 
 
+MAX_TIMER_YEARS = 1000
+
+
 def _patch_spiff_timers() -> None:
     # Timer expressions without an offset would otherwise use the server's local zone (trap 4 in the
     # notes); kmop reads them as UTC, which is what the deploy-time check assumes too.
@@ -117,6 +120,33 @@ def _patch_spiff_timers() -> None:
 
     timer.datetime = _ClockDatetime
     timer.LOCALTZ = UTC
+    definition = timer.TimerEventDefinition
+    if not getattr(definition.parse_iso_duration, "kmop_bounded", False):
+        definition.parse_iso_duration = staticmethod(_bounded(definition.parse_iso_duration))
+
+
+def _bounded(parse: Any) -> Any:
+    """The library's duration parser, refusing durations over ``MAX_TIMER_YEARS``: the library adds the
+    months of a duration one by one, so a timer of a hundred million years (computed from data, which
+    the deploy check cannot see) would hold the engine for minutes; now it fails as that timer's error."""
+
+    def parse_iso_duration(expression: str) -> dict[str, Any]:
+        parsed: dict[str, Any] = parse(expression)
+        days = (
+            parsed.get("years", 0) * 366
+            + parsed.get("months", 0) * 31
+            + parsed.get("weeks", 0) * 7
+            + parsed.get("days", 0)
+            + parsed.get("hours", 0) / 24
+            + parsed.get("minutes", 0) / 1440
+            + parsed.get("seconds", 0) / 86400
+        )
+        if days > MAX_TIMER_YEARS * 366:
+            raise ValueError(f"the timer duration {expression} is longer than {MAX_TIMER_YEARS} years")
+        return parsed
+
+    parse_iso_duration.kmop_bounded = True  # type: ignore[attr-defined]
+    return parse_iso_duration
 
 
 def parse_duration(text: str) -> timedelta:

@@ -26,6 +26,7 @@ class Settings:
     worker_poll_seconds: float = 0.25
     worker_batch: int = 200
     script_timeout_seconds: float = 2.0
+    script_memory_mb: int = 1024  # the address space of a script host (engine/script_host.py)
     workflow_cache: int = 256  # workflows of recent runs kept in memory per process (0: always load)
     bpmn_dir: Path = PROJECT_ROOT / "bpmn"
     # Replay mode: forget every in-process cache but the parsed blueprints at the start of each
@@ -50,6 +51,7 @@ class Settings:
             "KMOP_SERVICE_BACKOFF_SECONDS": ("service_backoff_seconds", float),
             "KMOP_WORKER_POLL_SECONDS": ("worker_poll_seconds", float),
             "KMOP_SCRIPT_TIMEOUT_SECONDS": ("script_timeout_seconds", float),
+            "KMOP_SCRIPT_MEMORY_MB": ("script_memory_mb", int),
             "KMOP_WORKFLOW_CACHE": ("workflow_cache", int),
         }
         for var, (name, kind) in numeric.items():

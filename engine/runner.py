@@ -105,7 +105,11 @@ class _KmopScriptEngine(PythonScriptEngine):  # type: ignore[misc]
     def __init__(self, run: Run) -> None:
         helpers: dict[str, object] = {"now": clock.now}
         super().__init__(
-            environment=SandboxedEnvironment(helpers, run.runtime.settings.script_timeout_seconds)
+            environment=SandboxedEnvironment(
+                helpers,
+                run.runtime.settings.script_timeout_seconds,
+                memory_mb=run.runtime.settings.script_memory_mb,
+            )
         )
         self.run = run
 
@@ -316,7 +320,8 @@ def _root_cause(exc: BaseException) -> BaseException:
     current: BaseException = exc
     while id(current) not in seen:
         seen.add(id(current))
-        inner = getattr(current, "exception", None) or current.__cause__ or current.__context__
+        context = None if current.__suppress_context__ else current.__context__
+        inner = getattr(current, "exception", None) or current.__cause__ or context
         if not isinstance(inner, BaseException):
             break
         current = inner

@@ -13,9 +13,12 @@ run while the stop unwinds is refused at compile time (``finally``, bare or comp
 ``class``), and the stop is a BaseException that ``except Exception`` does not catch. Single C-level
 operations are bounded where they are cheap to check: ``range`` (``MAX_RANGE_LENGTH``), integer ``**``,
 ``*``, ``<<`` (``MAX_INT_BITS``) and sequence repetition (``MAX_SEQUENCE_LENGTH``).
-Not bounded: nothing in-process stops all CPU or memory exhaustion. One C call can still run long or
-allocate much (``str.ljust``/``zfill``/``replace`` with huge sizes, ``int.to_bytes(10**10)``,
-``sum(lists, [])``). Run workers with an OS memory limit and a supervisor that kills stuck ones.
+In-process these bounds are not complete: one C call can still run long or allocate much
+(``str.ljust``/``zfill``/``replace`` with huge sizes, ``pow`` with a huge modulus, a format width of
+billions). So scripts, and every expression that is more than reading, comparing and computing with
+data, run in a script host (``engine.script_host``): a separate process with an OS memory limit,
+killed when it overruns its time. Plain expressions (most conditions, timers, service parameters)
+run in the engine's process, where they cannot run away.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import ast
 import builtins
 import copy
 import functools
+import inspect
 import operator
 import sys
 import time
@@ -49,6 +53,7 @@ from .errors import SandboxError
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "SandboxedEnvironment", "evaluate_expression"]
 
 DEFAULT_TIMEOUT_SECONDS = 2.0
+DEFAULT_MEMORY_MB = 1024  # a script host's address space (it starts at about 100 MB)
 MAX_RANGE_LENGTH = 1_000_000
 MAX_SEQUENCE_LENGTH = 10_000_000
 MAX_INT_BITS = 1_000_000
@@ -59,6 +64,7 @@ _FILENAME = "<string>"
 _CHECK_EVERY = 200
 _BLOCKED_ATTRIBUTES = INSPECT_ATTRIBUTES | {"mro", "format", "format_map"}
 _SEQUENCES = (str, bytes, list, tuple)
+_CONTAINERS = (dict, list, tuple, set, frozenset)
 
 
 class _TimeLimitExceeded(BaseException):
@@ -275,6 +281,7 @@ def _compile(source: str, mode: str) -> CodeType:
 def clear_cache() -> None:
     """Forget compiled diagram code (replay mode starts every step like a new process)."""
     _compile.cache_clear()
+    _is_plain.cache_clear()
 
 
 def _run(code: CodeType, namespace: dict[str, Any], timeout: float, kind: str) -> Any:
@@ -306,19 +313,34 @@ class SandboxedEnvironment(TaskDataEnvironment):  # type: ignore[misc]
 
     ``extra_globals`` (helpers such as ``now``) follow the base class's rules for globals: task data
     may not overwrite them, and a script leaves none of them in the task data.
+
+    ``isolated`` (the default): scripts, and expressions that could do more than read and compare data,
+    run in a script host (``engine.script_host``): a process the operating system bounds in memory
+    (``memory_mb``) and that is killed when it overruns its time. There a helper must be a value or a
+    function without arguments, called here once per script (``now``). A plain expression (names,
+    constants, comparisons, arithmetic, subscripts, ``len``) runs here: it cannot run away.
     """
 
     def __init__(
-        self, extra_globals: dict[str, object] | None = None, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+        self,
+        extra_globals: dict[str, object] | None = None,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        *,
+        isolated: bool = True,
+        memory_mb: int = DEFAULT_MEMORY_MB,
     ) -> None:
         if timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
         super().__init__(dict(extra_globals or {}))
         self.timeout_seconds = timeout_seconds
+        self.isolated = isolated
+        self.memory_mb = memory_mb
 
     def evaluate(
         self, expression: str, context: dict[str, Any], external_context: dict[str, Any] | None = None
     ) -> Any:
+        if self.isolated and not _is_plain(expression.strip()):
+            return self._in_host("eval", expression, context, external_context)
         code = _compile(expression.strip(), "eval")
         namespace: dict[str, Any] = copy.copy(self.globals)
         self._prepare_context(context)
@@ -326,12 +348,20 @@ class SandboxedEnvironment(TaskDataEnvironment):  # type: ignore[misc]
         namespace.update(context)
         namespace.update(_GUARDS)
         namespace["_print"] = PrintCollector()  # exec-mode code creates its own; an expression cannot
-        return _run(code, namespace, self.timeout_seconds, "expression")
+        value = _run(code, namespace, self.timeout_seconds, "expression")
+        if self.isolated and isinstance(value, _CONTAINERS):
+            from .script_host import normalized
+
+            return normalized(value)  # as the data a reload would find: a tuple is a list
+        return value
 
     def execute(
         self, script: str, context: dict[str, Any], external_context: dict[str, Any] | None = None
     ) -> bool:
         self.check_for_overwrite(context, external_context or {})
+        if self.isolated:
+            self._in_host("exec", script, context, external_context)
+            return True
         code = _compile(script, "exec")
         my_globals = copy.copy(self.globals)
         self._prepare_context(context)
@@ -346,6 +376,103 @@ class SandboxedEnvironment(TaskDataEnvironment):  # type: ignore[misc]
             self._remove_globals_and_functions_from_context(context, external_context)
         return True
 
+    def _in_host(
+        self, op: str, code: str, context: dict[str, Any], external_context: dict[str, Any] | None
+    ) -> Any:
+        from . import script_host
+
+        data_globals, provided = _split_helpers(self.globals)
+        try:
+            request = script_host.encode(
+                {
+                    "op": op,
+                    "code": code,
+                    "context": context,
+                    "external": external_context or {},
+                    "data_globals": data_globals,
+                    "provided": provided,
+                    "timeout": self.timeout_seconds,
+                }
+            )
+        except script_host.NotStorable as exc:
+            raise SandboxError(f"the data handed to the diagram code {exc}") from None
+        answer = script_host.hosts(self.memory_mb).run(request, self.timeout_seconds)
+        if answer.get("ok"):
+            if op == "eval":
+                return answer["value"]
+            context.clear()
+            context.update(answer["context"])
+            return True
+        if answer.get("partial") is not None:
+            context.clear()
+            context.update(answer["partial"])
+        raise _error_of(answer)
+
+
+def _split_helpers(helpers: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Helpers as a script host gets them: values as they are, functions without arguments called now."""
+    values: dict[str, Any] = {}
+    provided: dict[str, Any] = {}
+    for name, helper in helpers.items():
+        if not callable(helper):
+            values[name] = helper
+            continue
+        try:
+            needs_arguments = any(
+                p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                for p in inspect.signature(helper).parameters.values()
+            )
+        except (TypeError, ValueError):  # a builtin without a signature
+            needs_arguments = True
+        if needs_arguments:
+            raise SandboxError(f"the helper '{name}' takes arguments: a script host gets values only")
+        provided[name] = helper()
+    return values, provided
+
+
+def _error_of(answer: dict[str, Any]) -> Exception:
+    """The script's error as an exception of its own type (a refusal as ``SandboxError``)."""
+    message = str(answer.get("message") or answer.get("type") or "error")
+    line = answer.get("line")
+    kind = answer.get("type")
+    if answer.get("sandbox"):
+        return SandboxError(message)
+    if kind == "SyntaxError":
+        error = SyntaxError(message)
+        error.lineno = line
+        return error
+    found = getattr(builtins, str(kind), None)
+    where = f" (line {line})" if line else ""
+    if isinstance(found, type) and issubclass(found, Exception):
+        return found(message + where) if kind != "KeyError" else KeyError(message)
+    return SandboxError(f"{kind}: {message}{where}")
+
+
+# What an expression may contain to run in the engine's own process: it reads and compares data and
+# computes with it, but calls nothing that could run away (a call other than len(), a comprehension,
+# a lambda, a format width or %-formatting go to a script host).
+_PLAIN_NODES = (
+    ast.Expression, ast.Name, ast.Load, ast.Constant, ast.Compare, ast.BoolOp, ast.And, ast.Or,
+    ast.UnaryOp, ast.Not, ast.USub, ast.UAdd, ast.Subscript, ast.Slice, ast.Tuple, ast.List, ast.Dict,
+    ast.Set, ast.IfExp, ast.Attribute, ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv,
+    ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn,
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_plain(expression: str) -> bool:
+    try:
+        tree = ast.parse(expression, _FILENAME, "eval")
+    except SyntaxError:
+        return False  # the host names the error as the script's own
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            if not (isinstance(node.func, ast.Name) and node.func.id == "len" and not node.keywords):
+                return False
+        elif not isinstance(node, _PLAIN_NODES):
+            return False
+    return True
+
 
 def evaluate_expression(
     expression: str,
@@ -355,4 +482,5 @@ def evaluate_expression(
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> object:
     """Evaluate one diagram expression in the sandbox without a workflow (deploy-time checks)."""
-    return SandboxedEnvironment(extra_globals, timeout_seconds).evaluate(expression, dict(context or {}))
+    environment = SandboxedEnvironment(extra_globals, timeout_seconds)
+    return environment.evaluate(expression, dict(context or {}))

@@ -122,7 +122,7 @@ def test_execute_supports_container_writes_augmented_assignment_loops_and_functi
         "key": "total",
         "value": 15,
         "doubled": [2, 4, 2, 4],
-        "tags": {"x", "y"},
+        "tags": ["x", "y"],  # what the data will be after a save and a load: a list
         "ratio": None,
     }
 
@@ -147,11 +147,22 @@ def test_task_data_may_not_overwrite_an_extra_global() -> None:
         env.execute("x = 1", {"now": "a string"})
 
 
-def test_context_is_cleaned_even_when_the_script_fails() -> None:
+@pytest.mark.parametrize("isolated", [True, False], ids=["script-host", "in-process"])
+def test_context_is_cleaned_even_when_the_script_fails(isolated: bool) -> None:
     data: dict[str, Any] = {"a": 1}
+    helper: Any = (
+        (lambda: 7) if isolated else len
+    )  # a script host takes values, or functions without arguments
     with pytest.raises(ZeroDivisionError):
-        SandboxedEnvironment(extra_globals={"helper": len}).execute("b = 2\nc = a / 0", data)
+        SandboxedEnvironment(extra_globals={"helper": helper}, isolated=isolated).execute(
+            "b = 2\nc = a / 0", data
+        )
     assert data == {"a": 1, "b": 2}
+
+
+def test_a_helper_that_takes_arguments_cannot_reach_a_script_host() -> None:
+    with pytest.raises(SandboxError, match="takes arguments"):
+        SandboxedEnvironment(extra_globals={"helper": len}).execute("x = 1", {})
 
 
 def test_evaluate_expression_works_without_a_task() -> None:
