@@ -35,6 +35,7 @@ from .models import (
     UserTask,
     WakeUp,
 )
+from .script_host import NotStorable, check_depth
 from .views import (
     DeployView,
     HistoryView,
@@ -180,6 +181,7 @@ class Engine:
         """Start the latest (or the given) version of ``process_key``; run it until it waits."""
         if data is not None and not isinstance(data, dict):
             raise InvalidInput("start data must be a JSON object", field="data")
+        _bounded_input(data, "data")
         runner.begin_write(session)
         if version:
             found = session.scalar(_VERSION_ID, {"key": process_key, "version": version})
@@ -272,6 +274,7 @@ class Engine:
         """Complete a ready user task with the fields of its form; exactly one of two racers wins."""
         if data is not None and not isinstance(data, dict):
             raise InvalidInput("task data must be a JSON object", field="data")
+        _bounded_input(data, "data")
         runner.begin_write(session)
         row = session.get(UserTask, task_id)
         if row is None:
@@ -643,6 +646,14 @@ class Engine:
             row.completed_by,
             row.completed_at,
         )
+
+
+def _bounded_input(value: Any, field: str) -> None:
+    """Refuse input nested too deep to store and show (a JSON body of a thousand nested lists, say)."""
+    try:
+        check_depth(value)
+    except NotStorable as exc:
+        raise InvalidInput(f"the {field} {exc}", field=field) from None
 
 
 def _missing_output_item(task: Any) -> str | None:

@@ -9,11 +9,37 @@ from sqlalchemy import Engine as DbEngine
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from .errors import InvalidInput
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def make_db(url: str, **kwargs: Any) -> DbEngine:
-    """Create the engine; SQLite gets WAL, a busy timeout and foreign keys."""
+    """Create the engine; SQLite gets WAL, a busy timeout and foreign keys; no database gets a NUL."""
+    db = _make_db(url, **kwargs)
+    event.listen(db, "before_cursor_execute", _refuse_nul)
+    return db
+
+
+def _refuse_nul(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    """Refuse text with a NUL character before it reaches the database, as bad input: PostgreSQL cannot
+    store or even compare it (a business key, a message name, a username, a search), and would answer
+    with an error that is no one's fault but the input's."""
+    rows = parameters if executemany and isinstance(parameters, list | tuple) else [parameters]
+    for row in rows:
+        if isinstance(row, dict):
+            values: Any = row.values()
+        elif isinstance(row, list | tuple):
+            values = row
+        else:
+            values = (row,)
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise InvalidInput("text with a NUL character (\\0) cannot be stored or searched for")
+
+
+def _make_db(url: str, **kwargs: Any) -> DbEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

@@ -25,6 +25,7 @@ from tasks.registry import MessageContract, ServiceContext
 from . import clock, forms, projections, runner, timers
 from .errors import Conflict, InvalidInput, MessageIdReused, MessageNotDelivered, MessageTooLate
 from .models import BufferedMessage, MessageReceipt, MessageSubscription, ProcessInstance
+from .script_host import NotStorable, check_depth
 from .views import MessageResult
 
 log = logging.getLogger("kmop.messages")
@@ -72,6 +73,10 @@ def send(
         raise InvalidInput("a message needs a name", field="name")
     if payload is not None and not isinstance(payload, dict):
         raise InvalidInput("a message payload must be a JSON object", field="payload")
+    try:
+        check_depth(payload)
+    except NotStorable as exc:
+        raise InvalidInput(f"the payload {exc}", field="payload") from None
     body = payload or {}
     contract = rt.registry.message(name)
     if contract is not None:

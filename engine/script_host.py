@@ -120,6 +120,20 @@ def encode(value: Any, bounded: bool = False) -> bytes:
     return data
 
 
+def check_depth(value: Any) -> None:
+    """Refuse data nested deeper than ``MAX_DEPTH`` levels (``NotStorable``), with a walk that needs no
+    recursion: for what comes from outside (a form, a message), before anything holds it."""
+    if not isinstance(value, dict | list | tuple):
+        return
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth >= MAX_DEPTH:
+            raise NotStorable(f"nests deeper than {MAX_DEPTH} levels and cannot be stored")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list | tuple))
+
+
 def decode(data: bytes) -> Any:
     return json.loads(data, object_hook=_untagged)
 

@@ -20,7 +20,7 @@ from tasks import people
 from tasks.models import Organisation, Person
 from tests.conftest import make_engine
 from tests.procedures.conftest import MODULES, application
-from tests.web.conftest import login
+from tests.web.conftest import csrf_token, login
 
 API = "/api/v1"
 
@@ -538,3 +538,31 @@ def test_starts_never_fail_while_another_process_commits(app: Flask, engine_: En
         writer.join()
         other.close()
     assert answers == [201] * 30
+
+
+def test_a_nul_byte_or_a_body_nested_too_deep_gets_a_clear_400_anywhere(
+    client: FlaskClient, provider: Api, agency: Api
+) -> None:
+    deep = "[" * 50_000 + "]" * 50_000
+    response = client.post(
+        f"{API}/messages/audit_report",
+        data=deep,
+        headers={**agency.headers, "Content-Type": "application/json"},
+    )
+    assert_error(response, 400)
+    nested: Any = "x"
+    for _ in range(500):
+        nested = [nested]
+    body = {"data": {**application(), "services": nested}, "business_key": "APP-DEEP"}
+    assert (
+        "nests deeper"
+        in assert_error(provider.post("/processes/registration/instances", body), 400)["message"]
+    )
+    with_nul = {"data": application(), "business_key": "APP-\x00"}
+    assert_error(provider.post("/processes/registration/instances", with_nul), 400)
+    assert_error(agency.get("/tasks/abc%00def"), 400)
+    assert_error(agency.post("/messages/audit_report", report("APP-\x00")), 400)
+    assert client.get("/register/?q=Acme%00").status_code == 400
+    token = csrf_token(client)
+    login_page = client.post("/login", data={"username": "an\x00vlaio", "password": "x", "csrf_token": token})
+    assert login_page.status_code == 400 and "NUL" in login_page.get_data(as_text=True)

@@ -134,7 +134,10 @@ def no_store(response: Response) -> Response:
 
 def json_body() -> dict[str, Any]:
     """The request's JSON object, or 400."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # the parser's own limit: a body of thousands of nested arrays
+        raise InvalidInput("the request body nests too deep to be read", "body") from None
     if not isinstance(body, dict):
         raise InvalidInput("the request body must be a JSON object (Content-Type: application/json)", "body")
     return body
