@@ -42,7 +42,6 @@ from .models import (
     WakeUp,
 )
 from .sandbox import SandboxedEnvironment
-from .sandbox import clear_cache as sandbox_cache_clear
 from .specs import SpecCache
 from .workflow_cache import Kept, WorkflowCache
 
@@ -57,18 +56,22 @@ class Runtime:
 
     settings: Settings
     registry: ServiceRegistry
-    specs: SpecCache = field(default_factory=SpecCache)
+    specs: SpecCache = field(init=False)
     workflows: WorkflowCache = field(init=False)
 
     def __post_init__(self) -> None:
+        self.specs = SpecCache(replay=self.settings.replay)
         self.workflows = WorkflowCache(self.settings.workflow_cache)
 
     def forget(self) -> None:
-        """Empty every in-process cache but the parsed blueprints, as a new process starts (replay mode)."""
+        """Empty every in-process cache but the parse caches, as a new process starts (replay mode).
+
+        Kept: the parse results (blueprints are built from them anew) and the compiled diagram code (the
+        sandbox's compile cache): both are pure functions of the deployed files and no run touches them.
+        """
         self.specs.forget()
         self.workflows.clear()
         WAITING.clear()
-        sandbox_cache_clear()
 
 
 @dataclass

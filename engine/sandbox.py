@@ -278,12 +278,6 @@ def _compile(source: str, mode: str) -> CodeType:
     return code
 
 
-def clear_cache() -> None:
-    """Forget compiled diagram code (replay mode starts every step like a new process)."""
-    _compile.cache_clear()
-    _is_plain.cache_clear()
-
-
 def _run(code: CodeType, namespace: dict[str, Any], timeout: float, kind: str) -> Any:
     deadline = time.monotonic() + timeout
     countdown = _CHECK_EVERY

@@ -412,17 +412,24 @@ class SpecCache:
 
     A blueprint hands every workflow its own spec objects (``engine.blueprint``); the cache never shares
     a live spec between instances, so keeping it is exactly like parsing again in a new process.
+
+    ``replay``: the parse results are kept and everything built from them is not: ``forget`` drops the
+    blueprints, which the next transaction builds anew from the pristine parse, as a new process would.
     """
 
-    def __init__(self, size: int = 256) -> None:
+    def __init__(self, size: int = 256, replay: bool = False) -> None:
         self._size = size
+        self._replay = replay
         self._blueprints: OrderedDict[int, Blueprint] = OrderedDict()
+        self._parsed: dict[int, tuple[Any, dict[str, Any]]] = {}  # replay mode only: never run
         self._versions: dict[int, ProcessVersion] = {}
         self.parses = 0
 
     def forget(self) -> None:
-        """Drop everything but the parsed blueprints, as a new process would start (replay mode)."""
+        """Drop everything but the parse results, as a new process would start (replay mode)."""
         self._versions.clear()
+        if self._replay:
+            self._blueprints.clear()
 
     def version(self, session: Session, version_id: int) -> ProcessVersion:
         """A process version row; rows never change once stored, so each is read once per process."""
@@ -442,19 +449,25 @@ class SpecCache:
         if hit is not None:
             self._blueprints.move_to_end(version.id)
             return hit
+        parsed = self._parsed.get(version.id) or self._parse(session, version)
+        made = Blueprint(*parsed)
+        made.start_properties = start_properties(parsed[0])
+        self._blueprints[version.id] = made
+        if len(self._blueprints) > self._size:
+            self._blueprints.popitem(last=False)
+        return made
+
+    def _parse(self, session: Session, version: ProcessVersion) -> tuple[Any, dict[str, Any]]:
         parser = SpiffBpmnParser()
         ids = [*version.file_ids.get("bpmn", []), *version.file_ids.get("dmn", [])]
         for f in session.scalars(select(DefinitionFile).where(DefinitionFile.id.in_(ids))):
             root = etree.fromstring(f.content.encode("utf-8"))
             (parser.add_dmn_xml if f.kind == "dmn" else parser.add_bpmn_xml)(root, f.name)
-        spec = parser.get_spec(version.process_key)
-        made = Blueprint(spec, parser.get_subprocess_specs(version.process_key))
-        made.start_properties = start_properties(spec)
+        parsed = parser.get_spec(version.process_key), parser.get_subprocess_specs(version.process_key)
         self.parses += 1
-        self._blueprints[version.id] = made
-        if len(self._blueprints) > self._size:
-            self._blueprints.popitem(last=False)
-        return made
+        if self._replay:
+            self._parsed[version.id] = parsed
+        return parsed
 
     def forms(self, session: Session, version: ProcessVersion) -> dict[str, Any]:
         """Return the form files of a version by name (parsed JSON)."""
