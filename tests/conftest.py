@@ -39,6 +39,21 @@ def pytest_configure(config: pytest.Config) -> None:
     REPLAY["on"] = bool(config.getoption("--replay"))
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the figures tests recorded (``record_property("figures", ...)``), also from xdist workers."""
+    figures = [
+        (report.nodeid, value)
+        for report in terminalreporter.stats.get("passed", [])
+        if report.when == "call"
+        for name, value in report.user_properties
+        if name == "figures"
+    ]
+    if figures:
+        terminalreporter.section("figures")
+        for nodeid, value in figures:
+            terminalreporter.write_line(f"{nodeid.split('::')[-1]}: {value}")
+
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "spiffworkflow"
 # A copy kept in the repository, so that a clean clone on a fresh machine runs these tests too.
 VENDORED = Path(__file__).resolve().parent / "engine" / "data" / "conformance" / "spiffworkflow"

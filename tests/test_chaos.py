@@ -274,7 +274,7 @@ def chaos_db(
 
 
 def test_killing_the_server_and_workers_loses_and_duplicates_nothing(
-    chaos_db: tuple[str, dict[str, str]], tmp_path: Path
+    chaos_db: tuple[str, dict[str, str]], tmp_path: Path, record_property: Any
 ) -> None:
     url, tokens = chaos_db
     port = _free_port()
@@ -397,14 +397,16 @@ def test_killing_the_server_and_workers_loses_and_duplicates_nothing(
         incidents = db.scalars(select(Incident).where(Incident.status == "open")).all()
     sim.close()
     operations = sum(ledger.acknowledged.values())
-    print(
-        f"\nchaos: {operations} operations acknowledged ({dict(ledger.acknowledged)}), "
+    figures = (
+        f"{operations} operations acknowledged ({dict(ledger.acknowledged)}), "
         f"{len(ledger.started)} cases, {registered} registrations, {clock_moves} clock moves, "
         f"kills {dict(procs.kills)} ({sum(procs.kills.values())} in all), "
         f"{ledger.unanswered} requests sent again after no answer; "
         f"lost {len(lost)}, duplicated {len(duplicated) + len(twice)}, stuck {len(stuck)}, "
         f"open incidents {len(incidents)}"
     )
+    print(f"\nchaos: {figures}")
+    record_property("figures", figures)
     assert operations > 50 and sum(procs.kills.values()) >= 10
     assert lost == [], lost
     assert duplicated == [] and twice == [], duplicated + twice

@@ -356,8 +356,6 @@ def _registry(subject: Subject) -> ServiceRegistry:
 def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
     found = Templates(tmp_path_factory.mktemp("walks"))
     yield found
-    counts = Counter((name, db) for name, db, _ in WALKS)
-    print(f"\nwalks run: {len(WALKS)} ({', '.join(f'{n}/{d}: {c}' for (n, d), c in sorted(counts.items()))})")
     for db, _, _ in _REFLECTED.values():
         db.dispose()
     _REFLECTED.clear()
@@ -519,7 +517,7 @@ DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 @pytest.mark.parametrize("db", DATABASES)
 @pytest.mark.parametrize("subject", SUBJECTS, ids=[s.name for s in SUBJECTS])
 def test_walks_end_alike_in_memory_and_reloaded_at_every_step(
-    subject: Subject, db: str, templates: Templates
+    subject: Subject, db: str, templates: Templates, record_property: Any
 ) -> None:
     if db == "postgres":
         try:
@@ -558,8 +556,11 @@ def test_walks_end_alike_in_memory_and_reloaded_at_every_step(
             templates.release(db, urls)
 
     sides: list[Side] = []  # on PostgreSQL both sides' engines serve every walk of the subject
+    before = len(WALKS)
     try:
         one_walk()
     finally:
         for side in sides:
             side.close()
+    ran = WALKS[before:]
+    record_property("figures", f"{len(ran)} walks, {sum(steps for *_, steps in ran)} steps")
