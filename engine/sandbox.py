@@ -32,10 +32,12 @@ import operator
 import sys
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from types import CodeType, FrameType
 from typing import Any
+from uuid import UUID
 
 from RestrictedPython import PrintCollector, RestrictingNodeTransformer, safe_builtins
 from RestrictedPython.compile import compile_restricted_eval, compile_restricted_exec
@@ -117,6 +119,22 @@ def _guarded_range(*args: int) -> range:
     return result
 
 
+# What one run of diagram code may build with the guarded operations (repetition, concatenation,
+# slicing), in items: a script of plain statements cannot loop, but twenty lines of "x = x + x" could
+# still double a list twenty times.
+MAX_ITEMS_PER_RUN = 20_000_000
+_BUILT: ContextVar[list[int] | None] = ContextVar("kmop_sandbox_built", default=None)
+
+
+def _charge(items: int) -> None:
+    built = _BUILT.get()
+    if built is None:  # a guard used outside a run
+        return
+    built[0] += items
+    if built[0] > MAX_ITEMS_PER_RUN:
+        raise _too_large("what one run may build (in items)", MAX_ITEMS_PER_RUN)
+
+
 def _too_large(what: str, limit: int) -> SandboxError:
     return SandboxError(f"{what} larger than {limit:,} is not allowed in a diagram (sandbox size limit)")
 
@@ -136,9 +154,24 @@ def _guarded_mul(left: Any, right: Any, op: Callable[[Any, Any], Any] = operator
             raise _too_large("an integer product (in bits)", MAX_INT_BITS)
     else:
         count, seq = (left, right) if isinstance(left, int) else (right, left)
-        if isinstance(count, int) and isinstance(seq, _SEQUENCES) and count * len(seq) > MAX_SEQUENCE_LENGTH:
-            raise _too_large("a repeated sequence (in items)", MAX_SEQUENCE_LENGTH)
+        if isinstance(count, int) and isinstance(seq, _SEQUENCES):
+            if count * len(seq) > MAX_SEQUENCE_LENGTH:
+                raise _too_large("a repeated sequence (in items)", MAX_SEQUENCE_LENGTH)
+            _charge(count * len(seq))
     return op(left, right)
+
+
+def _guarded_add(left: Any, right: Any, op: Callable[[Any, Any], Any] = operator.add) -> Any:
+    if isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
+        _charge(len(left) + len(right))
+    return op(left, right)
+
+
+def _guarded_getitem(container: Any, key: Any) -> Any:
+    found = container[key]
+    if isinstance(key, slice) and isinstance(found, _SEQUENCES):
+        _charge(len(found))  # a slice is a copy
+    return found
 
 
 def _guarded_lshift(left: Any, right: Any, op: Callable[[Any, Any], Any] = operator.lshift) -> Any:
@@ -148,7 +181,7 @@ def _guarded_lshift(left: Any, right: Any, op: Callable[[Any, Any], Any] = opera
 
 
 _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
-    "+=": operator.iadd,
+    "+=": _guarded_add,  # a new list, never the old one changed in place (it may be another task's data)
     "-=": operator.isub,
     "/=": operator.itruediv,
     "//=": operator.ifloordiv,
@@ -158,7 +191,7 @@ _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
     "|=": operator.ior,
     "^=": operator.ixor,
     "@=": operator.imatmul,
-    "*=": functools.partial(_guarded_mul, op=operator.imul),
+    "*=": _guarded_mul,
     "**=": functools.partial(_guarded_pow, op=operator.ipow),
     "<<=": functools.partial(_guarded_lshift, op=operator.ilshift),
 }
@@ -209,7 +242,7 @@ _BUILTINS: dict[str, object] = {
 _GUARDS: dict[str, object] = {
     "__builtins__": _BUILTINS,
     "_getattr_": _guarded_getattr,
-    "_getitem_": operator.getitem,
+    "_getitem_": _guarded_getitem,
     "_getiter_": iter,
     "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
     "_unpack_sequence_": guarded_unpack_sequence,
@@ -219,10 +252,16 @@ _GUARDS: dict[str, object] = {
     "_apply_": _apply,
     "_sandbox_pow_": _guarded_pow,
     "_sandbox_mul_": _guarded_mul,
+    "_sandbox_add_": _guarded_add,
     "_sandbox_lshift_": _guarded_lshift,
     "_sandbox_tick_": None,
 }
-_BINOP_GUARDS = {ast.Pow: "_sandbox_pow_", ast.Mult: "_sandbox_mul_", ast.LShift: "_sandbox_lshift_"}
+_BINOP_GUARDS = {
+    ast.Pow: "_sandbox_pow_",
+    ast.Mult: "_sandbox_mul_",
+    ast.LShift: "_sandbox_lshift_",
+    ast.Add: "_sandbox_add_",
+}
 
 
 class _Policy(RestrictingNodeTransformer):  # type: ignore[misc]
@@ -292,6 +331,7 @@ def _run(code: CodeType, namespace: dict[str, Any], timeout: float, kind: str) -
         return tracer
 
     previous = sys.gettrace()
+    budget = _BUILT.set([0])
     sys.settrace(tracer)
     try:
         return eval(code, namespace)
@@ -300,6 +340,7 @@ def _run(code: CodeType, namespace: dict[str, Any], timeout: float, kind: str) -
         raise SandboxError(message) from None
     finally:
         sys.settrace(previous)
+        _BUILT.reset(budget)
 
 
 class SandboxedEnvironment(TaskDataEnvironment):  # type: ignore[misc]
@@ -353,10 +394,12 @@ class SandboxedEnvironment(TaskDataEnvironment):  # type: ignore[misc]
         self, script: str, context: dict[str, Any], external_context: dict[str, Any] | None = None
     ) -> bool:
         self.check_for_overwrite(context, external_context or {})
-        if self.isolated:
+        plain = _is_plain_script(script)
+        if self.isolated and not plain:
             self._in_host("exec", script, context, external_context)
             return True
         code = _compile(script, "exec")
+        before = dict(context)
         my_globals = copy.copy(self.globals)
         self._prepare_context(context)
         my_globals.update(external_context or {})
@@ -368,6 +411,8 @@ class SandboxedEnvironment(TaskDataEnvironment):  # type: ignore[misc]
             for name in _GUARDS:
                 context.pop(name, None)
             self._remove_globals_and_functions_from_context(context, external_context)
+        if self.isolated:
+            _as_stored(context, before)  # what a host would hand back: storable, as a reload gives it
         return True
 
     def _in_host(
@@ -401,6 +446,28 @@ class SandboxedEnvironment(TaskDataEnvironment):  # type: ignore[misc]
             context.clear()
             context.update(answer["partial"])
         raise _error_of(answer)
+
+
+_STORED_SCALARS = (str, int, float, bool, type(None), datetime, date, timedelta, Decimal, UUID)
+
+
+def _as_stored(context: dict[str, Any], before: dict[str, Any]) -> None:
+    """Turn tuples and sets into lists, in place; when something cannot be stored, put the data back as
+    it was before the script (a plain script changed no container it did not make) and refuse it."""
+    from .script_host import NotStorable, check_depth, normalized
+
+    for name, value in list(context.items()):
+        if isinstance(value, _STORED_SCALARS) or before.get(name, context) is value:
+            continue  # a plain script changes no container it did not make: an old one is as stored
+        try:
+            if not isinstance(value, _CONTAINERS):
+                raise NotStorable(f"holds a value of type {type(value).__name__}, which cannot be stored")
+            check_depth(value)
+            context[name] = normalized(value)
+        except NotStorable as exc:
+            context.clear()
+            context.update(before)
+            raise SandboxError(f"what the script left {exc}") from None
 
 
 def _split_helpers(helpers: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -453,19 +520,48 @@ _PLAIN_NODES = (
 )  # fmt: skip
 
 
+# And a script, to run here: assignments and ifs of such expressions, no loop (so no more statements
+# run than it has, each bounded by the guards and the per-run budget of what it may build).
+_PLAIN_STATEMENTS = (
+    ast.Module, ast.Assign, ast.AugAssign, ast.If, ast.Pass, ast.Expr, ast.Store, ast.Mod, ast.Pow,
+    ast.BitAnd, ast.BitOr, ast.BitXor,
+)  # fmt: skip
+
+
 @functools.lru_cache(maxsize=4096)
 def _is_plain(expression: str) -> bool:
+    return _plain(expression, "eval", _PLAIN_NODES)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_plain_script(script: str) -> bool:
+    return _plain(script, "exec", _PLAIN_NODES + _PLAIN_STATEMENTS)
+
+
+def _plain(code: str, mode: str, allowed: tuple[type[ast.AST], ...]) -> bool:
     try:
-        tree = ast.parse(expression, _FILENAME, "eval")
+        tree = ast.parse(code, _FILENAME, mode)
     except SyntaxError:
         return False  # the host names the error as the script's own
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             if not (isinstance(node.func, ast.Name) and node.func.id == "len" and not node.keywords):
                 return False
-        elif not isinstance(node, _PLAIN_NODES):
+        elif isinstance(node, ast.Assign | ast.AugAssign):
+            # Names only: a plain script never changes a container it did not make, so the data as it
+            # was before the script is still there when what the script left cannot be stored.
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if not all(isinstance(t, ast.Name) for t in targets):
+                return False
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and not _numeric(node.left):
+            return False  # %-formatting of a string: its widths are C-level work (a host runs it)
+        elif not isinstance(node, allowed):
             return False
     return True
+
+
+def _numeric(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, int | float)
 
 
 def evaluate_expression(

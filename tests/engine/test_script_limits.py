@@ -140,3 +140,36 @@ def test_what_a_script_leaves_is_what_a_reload_finds() -> None:
     data: dict[str, Any] = {}
     SandboxedEnvironment().execute("pair = (1, 2)\nkeys = {'b', 'a'}\nby_number = {1: 'one'}", data)
     assert data == {"pair": [1, 2], "keys": ["a", "b"], "by_number": {"1": "one"}}
+
+
+def test_plain_scripts_run_in_the_engine_and_the_others_in_a_host() -> None:
+    from engine.sandbox import _is_plain_script
+
+    assert _is_plain_script("audit_cost_estimate = audit_hours * 150\nroute = 'a' if starter else 'b'")
+    assert _is_plain_script(
+        "if starter:\n    route = 'starter'\nelif n > 2:\n    route = 'x'\nelse:\n    n += 1"
+    )
+    for other in (
+        "for i in x:\n    y = i",
+        "x = sum(y)",
+        "x[0] = 1",
+        "x = f'{a:>9}'",
+        "x = '%5d' % n",
+        "x = [a for a in b]",
+    ):
+        assert not _is_plain_script(other), other
+
+
+def test_a_plain_script_that_builds_too_much_is_stopped_by_its_budget() -> None:
+    with pytest.raises(SandboxError, match="what one run may build"):
+        SandboxedEnvironment().execute("x = [0] * 10**7\ny = x + x", {})
+
+
+def test_a_plain_script_whose_result_cannot_be_stored_leaves_the_data_as_it_was() -> None:
+    deep: Any = "bottom"
+    for _ in range(99):
+        deep = [deep]
+    data: dict[str, Any] = {"deep": deep, "n": 1}
+    with pytest.raises(SandboxError, match="nests deeper than 100"):
+        SandboxedEnvironment().execute("n = 2\ndeep = [[deep]]", data)
+    assert data["n"] == 1 and data["deep"] is deep
