@@ -116,7 +116,7 @@ class Processes:
 
     def stop_all(self) -> None:
         for process in self.running.values():
-            if process.poll() is None:
+            if process.poll() is None:  # stopped already (a second call) or killed: nothing to do
                 os.killpg(process.pid, signal.SIGTERM)
                 try:
                     process.wait(timeout=15)
@@ -274,11 +274,12 @@ def chaos_db(
 
 
 def test_killing_the_server_and_workers_loses_and_duplicates_nothing(
-    chaos_db: tuple[str, dict[str, str]], tmp_path: Path, record_property: Any
+    chaos_db: tuple[str, dict[str, str]], tmp_path: Path, record_property: Any, request: pytest.FixtureRequest
 ) -> None:
     url, tokens = chaos_db
     port = _free_port()
     procs = Processes(url, port, tmp_path)
+    request.addfinalizer(procs.stop_all)  # also when the test fails half-way: no process is left behind
     for name in ("server", "worker-a", "worker-b"):
         procs.start(name)
     stop = threading.Event()
@@ -305,23 +306,25 @@ def test_killing_the_server_and_workers_loses_and_duplicates_nothing(
             stop.set()
 
     sim = Engine(Settings.from_env({}, database_url=url, clock="simulated"))
-    threads = [threading.Thread(target=client_loop, args=(seed,)) for seed in range(CLIENTS)]
+    threads = [threading.Thread(target=client_loop, args=(seed,), daemon=True) for seed in range(CLIENTS)]
     for thread in threads:
         thread.start()
     began = time.monotonic()
     clock_moves = 0
-    while time.monotonic() - began < LOAD_SECONDS and not stop.is_set():
-        time.sleep(rng.uniform(1.5, 4.0))
-        victim = rng.choice(["server", "worker-a", "worker-b", "server"])
-        procs.kill(victim)
-        if rng.random() < 0.7:  # weeks go by: reminders after 4 weeks, escalations after 6
-            sim.clock.set(sim.clock.now() + timedelta(days=rng.randint(2, 12)))  # type: ignore[attr-defined]
-            clock_moves += 1
-        time.sleep(rng.uniform(0.0, 1.0))
-        procs.start(victim)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=120)
+    try:
+        while time.monotonic() - began < LOAD_SECONDS and not stop.is_set():
+            time.sleep(rng.uniform(1.5, 4.0))
+            victim = rng.choice(["server", "worker-a", "worker-b", "server"])
+            procs.kill(victim)
+            if rng.random() < 0.7:  # weeks go by: reminders after 4 weeks, escalations after 6
+                sim.clock.set(sim.clock.now() + timedelta(days=rng.randint(2, 12)))  # type: ignore[attr-defined]
+                clock_moves += 1
+            time.sleep(rng.uniform(0.0, 1.0))
+            procs.start(victim)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=120)
     assert not errors, errors[0]
 
     # Let the workers catch up on what fell due, then stop everything and look.
