@@ -641,7 +641,8 @@ def timers(dbs: Databases, url: str, sizes: Sizes, workers: int) -> dict[str, An
         business_key=lambda i: f"pilot-{i}",
     )
     rate = pilot / (time.perf_counter() - t0)
-    lead = n / rate * 2.0 + (2.0 if n <= 1000 else 4.0) + (3.0 if workers > 1 else 0.0)  # set-up slows as it grows
+    # set-up slows as it grows: give it twice the time the pilot predicts
+    lead = n / rate * 2.0 + (2.0 if n <= 1000 else 4.0) + (3.0 if workers > 1 else 0.0)
     due = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
     due_iso = due.isoformat()
     t0 = time.perf_counter()
