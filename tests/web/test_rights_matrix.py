@@ -4,6 +4,7 @@ cross-bureau cases; markup in a company name shows as text; a POST without a CSR
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -293,6 +294,7 @@ def test_reading_a_page_or_the_api_writes_nothing(world: World, app: Flask, engi
     api = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
     assert api.get("/api/v1/cases", headers=headers).status_code == 200  # records the token's first use
+    engine.advance_clock(clock.now() + timedelta(seconds=30))  # later, but within the minute: no new record
     writes.on = True
     for endpoint, method, template, _, allowed in ROUTES:
         if method != "GET":
@@ -306,6 +308,12 @@ def test_reading_a_page_or_the_api_writes_nothing(world: World, app: Flask, engi
     for path in ("/cases", f"/cases/{world.ids['acme_case']}", "/tasks", "/registrations"):
         assert api.get(f"/api/v1{path}", headers=headers).status_code == 200, path
     assert writes.seen == []
+    writes.on = False
+    engine.advance_clock(clock.now() + timedelta(minutes=1))  # a minute after the recorded use: noted again
+    writes.on = True
+    for _ in range(3):
+        assert api.get("/api/v1/cases", headers=headers).status_code == 200
+    assert [w.split(" SET ")[0] for w in writes.seen] == ["UPDATE api_token"]
 
 
 def people_token(engine: Engine, username: str) -> str:
