@@ -107,6 +107,7 @@ def step_costs(url: str, mode: str, cases: int) -> dict[str, Any]:
     from engine.api import Engine
     from engine.config import Settings
     from engine.models import ClockState
+    from tasks.registry import default_registry
 
     overrides: dict[str, Any] = {"database_url": url, "clock": "simulated"}
     if mode == "loaded":
@@ -116,7 +117,7 @@ def step_costs(url: str, mode: str, cases: int) -> dict[str, Any]:
     known = set(Settings.__dataclass_fields__)
     if not set(overrides) <= known:  # a kmop from before these settings: it always loaded
         return {}
-    engine = Engine(Settings.from_env({}, **overrides))
+    engine = Engine(Settings.from_env({}, **overrides), default_registry())
     engine.init_db()
     with engine.db.begin() as conn:
         conn.execute(update(ClockState).values(now=START))
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     rounds, cases = (50, 3) if args.quick else (400, 12)
-    from bench.run import Databases
+    from bench.common import Databases
 
     dbs = Databases()
     figures: dict[str, Any] = {"specs": spec_costs(rounds), "scripts": script_costs(rounds)}

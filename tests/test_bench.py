@@ -14,3 +14,17 @@ def test_quick_benchmark_runs_and_every_timer_fires_once() -> None:
     assert {"raw", "sqlite"} <= set(figures["throughput"])
     assert figures["storage"] and figures["save_cost"]
     assert figures["trickle"]["fired"] == figures["trickle"]["timers"]
+
+
+def test_shared_bench_code_imports_no_section_module() -> None:
+    """bench.common (Databases, sizes, helpers) stands alone; bench.run still hands out Databases."""
+    import subprocess
+    import sys
+
+    import bench.common
+    from bench.run import Databases
+
+    assert Databases is bench.common.Databases
+    code = "import sys, bench.common; print(sorted(m for m in sys.modules if m.startswith('bench')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['bench', 'bench.common']"

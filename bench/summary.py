@@ -1,0 +1,83 @@
+"""The environment figures and the summary table printed at the end of the benchmark."""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+from bench.common import Sizes
+
+
+def environment() -> dict[str, Any]:
+    import SpiffWorkflow
+    import sqlalchemy
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return {
+        "python": platform.python_version(),
+        "spiffworkflow": getattr(SpiffWorkflow, "__version__", "3.2"),
+        "sqlalchemy": sqlalchemy.__version__,
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": [round(x, 2) for x in load],
+    }
+
+
+def summary_table(fig: dict[str, Any], sizes: Sizes) -> list[str]:
+    lines = ["| figure | SQLite | PostgreSQL |", "| --- | --- | --- |"]
+    thr = fig["throughput"]["sqlite"]
+    pg = fig["throughput"].get("postgres")
+    raw = fig["throughput"]["raw"]
+    pg_raw = fig["throughput"].get("raw_during_postgres")
+    batch = f"kmop_{sizes.batch}_per_tx"
+
+    def rate(d: dict[str, Any] | None, key: str) -> str:
+        return f"{d[key]['per_s']:.0f}/s ({d[key]['ms_per_instance']:.2f} ms)" if d and key in d else "-"
+
+    def ratio(d: dict[str, Any] | None, key: str, base: dict[str, Any]) -> str:
+        return f"{d[key]['per_s'] / base['raw_sandboxed']['per_s']:.2f}" if d and key in d else "-"
+
+    lines += [
+        f"| raw SpiffWorkflow in memory, default script engine | {rate(raw, 'raw_default')} |"
+        f" {rate(pg_raw, 'raw_default') if pg_raw else ''} |",
+        f"| raw SpiffWorkflow in memory, kmop's sandbox | {rate(raw, 'raw_sandboxed')} |"
+        f" {rate(pg_raw, 'raw_sandboxed') if pg_raw else ''} |",
+        f"| kmop, 1 instance per transaction | {rate(thr, 'kmop_1_per_tx')} | {rate(pg, 'kmop_1_per_tx')} |",
+        f"| kmop, {sizes.batch} instances per transaction | {rate(thr, batch)} | {rate(pg, batch)} |",
+        f"| ratio kmop (1/tx) / raw sandboxed (same phase) | {ratio(thr, 'kmop_1_per_tx', raw)} |"
+        f" {ratio(pg, 'kmop_1_per_tx', pg_raw or raw)} |",
+    ]
+    st = fig["storage"]
+    labels = (("ten_tasks", "completed ten_tasks"), ("user_wait", "instance waiting at a user task"))
+    for key, label in labels:
+        f = st[key]
+        lines.append(
+            f"| stored bytes per {label} (task rows / total / file growth) | "
+            f"{f['task_bytes']:.0f} / {f['total_bytes']:.0f} / "
+            f"{f['sqlite_file_growth_bytes']:.0f} B | |"
+        )
+    for f in fig["save_cost"].values():
+        lines.append(
+            f"| complete 1 user task after {f['script_tasks']} script tasks: "
+            f"task rows written, step time | {f['task_rows_written']:.0f} rows "
+            f"({f['task_bytes_written']:.0f} B), {f['step_ms']:.1f} ms"
+            f" (load {f['load_ms']:.1f} ms) | |"
+        )
+    tm = fig["timers"]
+
+    def timer_cell(d: dict[str, Any] | None) -> str:
+        if not d:
+            return "-"
+        return (
+            f"p50 {d['late_p50_s']:.2f} s, p99 {d['late_p99_s']:.2f} s, max {d['late_max_s']:.2f} s; "
+            f"{d['timers_per_s']:.0f} timers/s; exactly once: {'yes' if d['exactly_once'] else 'NO'}"
+        )
+
+    sq, pgt = tm.get("sqlite"), tm.get("postgres")
+    n = (sq or pgt or {}).get("timers", 0)
+    workers = f"1 worker / {pgt['workers']} worker processes" if pgt else "1 worker"
+    lines.append(
+        f"| {n:,} timers due at once ({workers}): lateness, drain rate | {timer_cell(sq)} |"
+        f" {timer_cell(pgt)} |"
+    )
+    return lines

@@ -1,0 +1,105 @@
+"""Section 1 of the benchmark: throughput of ten_tasks, raw SpiffWorkflow in memory versus kmop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bench.common import TEN_TASKS, Databases, Sizes, deploy, kmop_runner, median, say
+
+# ------------------------------------------------------------------------------- 1. throughput
+
+
+def raw_spec() -> tuple[Any, dict[str, Any]]:
+    from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_files([str(TEN_TASKS)])
+    return parser.get_spec("ten_tasks"), parser.get_subprocess_specs("ten_tasks")
+
+
+def raw_runner(sandboxed: bool) -> Callable[[int], None]:
+    """Run ``n`` in-memory instances: ``BpmnWorkflow(spec, subs)`` + ``do_engine_steps()``, nothing saved."""
+    from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+    from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+    from SpiffWorkflow.util.task import TaskState
+
+    from engine.sandbox import SandboxedEnvironment
+
+    spec, subs = raw_spec()
+    script_engine = PythonScriptEngine(environment=SandboxedEnvironment()) if sandboxed else None
+
+    def run(n: int) -> None:
+        for i in range(n):
+            wf = BpmnWorkflow(spec, subs, script_engine=script_engine)
+            wf.get_tasks(state=TaskState.READY)[0].data.update({"n": i})
+            wf.do_engine_steps()
+            if not wf.completed:
+                raise AssertionError("raw ten_tasks instance did not complete")
+
+    return run
+
+
+def measure_rates(runners: dict[str, Callable[[int], None]], sizes: Sizes) -> dict[str, dict[str, Any]]:
+    """Warm every runner up, then interleave rounds (so load drift hits all alike); medians of rates."""
+    for run in runners.values():
+        run(sizes.warmup)
+    rates: dict[str, list[float]] = {label: [] for label in runners}
+    for _ in range(sizes.rounds):
+        for label, run in runners.items():
+            t0 = time.perf_counter()
+            run(sizes.per_round)
+            rates[label].append(sizes.per_round / (time.perf_counter() - t0))
+    return {
+        label: {
+            "per_s": median(values),
+            "ms_per_instance": 1000 / median(values),
+            "rounds": [round(v, 1) for v in values],
+        }
+        for label, values in rates.items()
+    }
+
+
+def throughput(dbs: Databases, url: str, sizes: Sizes, with_raw: bool = True) -> dict[str, Any]:
+    eng = dbs.engine(url)
+    deploy(eng, TEN_TASKS)
+    runners: dict[str, Callable[[int], None]] = {}
+    if with_raw:
+        runners["raw_default"] = raw_runner(sandboxed=False)
+        runners["raw_sandboxed"] = raw_runner(sandboxed=True)
+    runners["kmop_1_per_tx"] = kmop_runner(eng, 1)
+    runners[f"kmop_{sizes.batch}_per_tx"] = kmop_runner(eng, sizes.batch)
+    result = measure_rates(runners, sizes)
+    with eng.transaction() as s:
+        from engine.models import ProcessInstance
+
+        done = s.scalar(
+            select(func.count()).select_from(ProcessInstance).where(ProcessInstance.status == "completed")
+        )
+    kmop_runs = len([k for k in runners if k.startswith("kmop")])
+    expected = kmop_runs * (sizes.warmup + sizes.rounds * sizes.per_round)
+    if done != expected:
+        raise AssertionError(f"expected {expected} completed instances, found {done}")
+    return result
+
+
+def print_throughput(title: str, res: dict[str, Any], raw: dict[str, Any], sizes: Sizes) -> None:
+    say(f"\n== 1. Throughput: ten_tasks (10 script tasks + 1 gateway), {title}")
+    say(
+        f"   {sizes.rounds} interleaved rounds of {sizes.per_round} instances after {sizes.warmup} warm-up; "
+        "median of rounds"
+    )
+    for label, fig in {**raw, **res}.items():
+        say(
+            f"   {label:<22} {fig['per_s']:8.1f} inst/s  {fig['ms_per_instance']:6.2f} ms/inst  "
+            f"rounds {fig['rounds']}"
+        )
+    sandboxed = raw["raw_sandboxed"]["per_s"]
+    for label in res:
+        say(
+            f"   ratio {label}/raw_sandboxed = {res[label]['per_s'] / sandboxed:.2f}   "
+            f"(/raw_default = {res[label]['per_s'] / raw['raw_default']['per_s']:.2f})"
+        )
