@@ -1,7 +1,16 @@
-"""Run the ``kmop`` command line as ``python -m engine``."""
+"""``python -m engine``: the engine's own commands, on an engine without any services.
+
+kmop's full command (with the domain's and the web application's commands) is ``kmop``, or
+``python -m web``.
+"""
 
 import sys
 
-from engine.cli import main
+from engine.api import Engine
+from engine.cli import Commands, run
+from engine.commands import register
+from engine.config import Settings
 
-sys.exit(main())
+commands = Commands()
+register(commands)
+sys.exit(run(None, commands, lambda: Engine(Settings.from_env())))

@@ -19,11 +19,10 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 )
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
-from tasks.registry import ServiceRegistry
-
 from . import clock
 from .errors import Problem, SandboxError
 from .sandbox import evaluate_expression
+from .services import ServiceRegistry
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 FORM_PROPERTIES = ("formJsonSchemaFilename", "form")

@@ -8,243 +8,132 @@ process with an address-space limit (``RLIMIT_AS``), killed when it overruns its
 one call at a time and lives on for the next; a killed one is replaced on the next call. The
 engine's own process never waits longer than the limit plus a second, and never grows by a script.
 
-Data crosses as JSON with tags for datetimes, dates, times of day, Decimals and UUIDs. Only what kmop
-can store crosses: a value that cannot be stored (a dict that contains itself, nesting deeper than
-``MAX_DEPTH``, bytes, a function) is refused by the host as the script's error, so it becomes an
-incident on that task instead of a failure when the case is saved; and what the script leaves is
-exactly what a reload will find (a tuple or a set comes back a list).
+Data crosses as JSON (``engine.storable``). Only what kmop can store crosses: a value that cannot be
+stored is refused by the host as the script's error, so it becomes an incident on that task instead
+of a failure when the case is saved; and what the script leaves is exactly what a reload will find.
 
-Run as ``python -m engine.script_host MEMORY_MB``: it reads length-prefixed JSON requests on stdin.
+This module is the engine's side: the pool of hosts and the requests it sends them. What runs inside
+a host is ``engine.host_process``, started as ``python -m engine.host_process MEMORY_MB``.
 """
 
 from __future__ import annotations
 
 import atexit
+import builtins
 import contextlib
-import json
+import inspect
 import os
 import select
-import signal
 import struct
 import subprocess
 import sys
 import threading
 import time
-from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 from .errors import SandboxError
+from .storable import MAX_BYTES, MAX_DEPTH, NotStorable, check_depth, decode, encode, normalized
 
-MAX_DEPTH = 100  # nesting of stored data: deeper is refused as not storable
-MAX_BYTES = 16 * 1024 * 1024  # what one script may hand back, as JSON
+__all__ = [
+    "GRACE_SECONDS",
+    "HEADER",
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MEMORY_TEXT",
+    "NotStorable",
+    "ScriptHosts",
+    "check_depth",
+    "decode",
+    "encode",
+    "hosts",
+    "normalized",
+    "run_in_host",
+]
+
 GRACE_SECONDS = 1.0  # beyond the script's own time limit, before its host is killed
-_HEADER = struct.Struct(">I")
+HEADER = struct.Struct(">I")  # the length of each request and answer on the pipes
+MEMORY_TEXT = "the diagram script went over its memory limit and was stopped"
 
 
-# ---------------------------------------------------------------------------------------- the codec
+# ------------------------------------------------------------------------------- a request and answer
 
 
-class NotStorable(ValueError):
-    """A value that kmop cannot store as process data (the message says why, after "what the script left")."""
-
-
-def _tagged(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return {"__kmop__": "datetime", "v": value.isoformat()}
-    if isinstance(value, date):
-        return {"__kmop__": "date", "v": value.isoformat()}
-    if isinstance(value, timedelta):
-        return {"__kmop__": "timedelta", "v": [value.days, value.seconds, value.microseconds]}
-    if isinstance(value, Decimal):
-        return {"__kmop__": "decimal", "v": str(value)}
-    if isinstance(value, UUID):
-        return {"__kmop__": "uuid", "v": str(value)}
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, set | frozenset):  # stored as a list, in a stable order where there is one
-        try:
-            return sorted(value)
-        except TypeError:
-            return list(value)
-    raise NotStorable(f"holds a value of type {type(value).__name__}, which cannot be stored as process data")
-
-
-def _untagged(obj: dict[str, Any]) -> Any:
-    kind = obj.get("__kmop__")
-    if kind is None:
-        return obj
-    value = obj["v"]
-    if kind == "datetime":
-        return datetime.fromisoformat(value)
-    if kind == "date":
-        return date.fromisoformat(value)
-    if kind == "timedelta":
-        return timedelta(days=value[0], seconds=value[1], microseconds=value[2])
-    if kind == "decimal":
-        return Decimal(value)
-    if kind == "uuid":
-        return UUID(value)
-    raise NotStorable(f"unknown tagged value {kind!r}")
-
-
-def encode(value: Any, bounded: bool = False) -> bytes:
-    """JSON bytes of ``value``; ``NotStorable`` for what kmop cannot store.
-
-    ``bounded`` (in a script host, which runs one thread): nesting is bounded by lowering the recursion
-    limit while the C encoder runs, so it stops at ``MAX_DEPTH`` levels (a value that contains itself
-    stops there too) without a walk in Python. The engine's own process never lowers its limit.
-    """
-    previous = sys.getrecursionlimit()
-    if bounded:
-        depth, frame = 0, sys._getframe()
-        while frame is not None:
-            depth, frame = depth + 1, frame.f_back  # type: ignore[assignment]
-        sys.setrecursionlimit(depth + MAX_DEPTH + 5)
+def run_in_host(
+    op: str,
+    code: str,
+    context: dict[str, Any],
+    external_context: dict[str, Any] | None,
+    helpers: dict[str, Any],
+    timeout: float,
+    memory_mb: int,
+) -> Any:
+    """Evaluate (``op`` "eval") or execute ("exec") ``code`` in a script host; an executed script's
+    ``context`` is replaced by what it left. The code's error is raised as an exception of its own type."""
+    data_globals, provided = _split_helpers(helpers)
     try:
-        text = json.dumps(value, default=_tagged, separators=(",", ":"), check_circular=not bounded)
-    except RecursionError:
-        raise NotStorable(
-            f"nests deeper than {MAX_DEPTH} levels (or contains itself) and cannot be stored"
-        ) from None
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, NotStorable):
-            raise
-        raise NotStorable(f"cannot be stored: {exc}") from exc
-    finally:
-        sys.setrecursionlimit(previous)
-    data = text.encode("utf-8")
-    if len(data) > MAX_BYTES:
-        raise NotStorable(f"is larger than {MAX_BYTES // (1024 * 1024)} MB and cannot be stored")
-    return data
-
-
-def check_depth(value: Any) -> None:
-    """Refuse data nested deeper than ``MAX_DEPTH`` levels (``NotStorable``), with a walk that needs no
-    recursion: for what comes from outside (a form, a message), before anything holds it."""
-    if not isinstance(value, dict | list | tuple):
-        return
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item
-        if depth >= MAX_DEPTH:
-            raise NotStorable(f"nests deeper than {MAX_DEPTH} levels and cannot be stored")
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list | tuple))
-
-
-def decode(data: bytes) -> Any:
-    return json.loads(data, object_hook=_untagged)
-
-
-def normalized(value: Any) -> Any:
-    """``value`` as a store and reload would give it back (a tuple becomes a list)."""
-    return decode(encode(value))
-
-
-# --------------------------------------------------------------------------------- the host (child)
-
-
-def _send(stream: Any, data: bytes) -> None:
-    stream.write(_HEADER.pack(len(data)) + data)
-    stream.flush()
-
-
-def _serve(memory_mb: int) -> None:
-    import resource
-
-    from .sandbox import SandboxedEnvironment
-
-    limit = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent's Ctrl-C is the parent's to handle
-    source, sink = sys.stdin.buffer, sys.stdout.buffer
-    while True:
-        header = source.read(_HEADER.size)
-        if len(header) < _HEADER.size:
-            return  # the engine process closed the pipe or ended
-        request = decode(source.read(_HEADER.unpack(header)[0]))
-        _send(sink, _answer(request, SandboxedEnvironment))
-
-
-def _answer(request: dict[str, Any], environment: Any) -> bytes:
-    """The encoded answer to one request: what the code returned or left, or its error."""
-    answer = _handle(request, environment)
-    try:
-        return encode(answer, bounded=True)
-    except NotStorable as exc:  # what the script returned or left: its error, and the data as it was
-        refusal = {
-            "ok": False,
-            "type": "SandboxError",
-            "message": f"what the script left {exc}",
-            "sandbox": True,
-        }
-        return encode(refusal)
-    except MemoryError:
-        return encode(
-            {"ok": False, "type": "SandboxError", "message": _MEMORY_TEXT, "sandbox": True, "fatal": True}
-        )
-
-
-def _handle(request: dict[str, Any], environment: Any) -> dict[str, Any]:
-    helpers: dict[str, object] = dict(request.get("data_globals") or {})
-    for name, value in (request.get("provided") or {}).items():
-        helpers[name] = _provider(value)
-    env = environment(helpers, request["timeout"], isolated=False)
-    try:
-        if request["op"] == "eval":
-            return {
-                "ok": True,
-                "value": env.evaluate(request["code"], request["context"], request.get("external")),
+        request = encode(
+            {
+                "op": op,
+                "code": code,
+                "context": context,
+                "external": external_context or {},
+                "data_globals": data_globals,
+                "provided": provided,
+                "timeout": timeout,
             }
-        context = request["context"]
-        env.execute(request["code"], context, request.get("external"))
-        return {"ok": True, "context": context}
-    except MemoryError:
-        return {"ok": False, "type": "SandboxError", "message": _MEMORY_TEXT, "sandbox": True, "fatal": True}
-    except Exception as exc:
-        return {
-            "ok": False,
-            "type": type(exc).__name__,
-            "message": str(exc.args[0]) if exc.args else "",
-            "sandbox": isinstance(exc, SandboxError),
-            "line": _line_of(exc),
-            "partial": _partial(request),
-        }
+        )
+    except NotStorable as exc:
+        raise SandboxError(f"the data handed to the diagram code {exc}") from None
+    answer = hosts(memory_mb).run(request, timeout)
+    if answer.get("ok"):
+        if op == "eval":
+            return answer["value"]
+        context.clear()
+        context.update(answer["context"])
+        return True
+    if answer.get("partial") is not None:
+        context.clear()
+        context.update(answer["partial"])
+    raise _error_of(answer)
 
 
-def _partial(request: dict[str, Any]) -> Any:
-    """What a failed script left in the data (the library keeps it too), when it can be stored."""
-    if request["op"] != "exec":
-        return None
-    try:
-        encode(request["context"], bounded=True)
-    except NotStorable:
-        return None
-    return request["context"]
+def _split_helpers(helpers: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Helpers as a script host gets them: values as they are, functions without arguments called now."""
+    values: dict[str, Any] = {}
+    provided: dict[str, Any] = {}
+    for name, helper in helpers.items():
+        if not callable(helper):
+            values[name] = helper
+            continue
+        try:
+            needs_arguments = any(
+                p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                for p in inspect.signature(helper).parameters.values()
+            )
+        except (TypeError, ValueError):  # a builtin without a signature
+            needs_arguments = True
+        if needs_arguments:
+            raise SandboxError(f"the helper '{name}' takes arguments: a script host gets values only")
+        provided[name] = helper()
+    return values, provided
 
 
-def _provider(value: Any) -> Any:
-    def provided() -> Any:
-        return value
-
-    return provided
-
-
-def _line_of(exc: BaseException) -> int | None:
-    if isinstance(exc, SyntaxError):
-        return exc.lineno
-    tb = exc.__traceback__
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "<string>":
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
-
-
-_MEMORY_TEXT = "the diagram script went over its memory limit and was stopped"
+def _error_of(answer: dict[str, Any]) -> Exception:
+    """The script's error as an exception of its own type (a refusal as ``SandboxError``)."""
+    message = str(answer.get("message") or answer.get("type") or "error")
+    line = answer.get("line")
+    kind = answer.get("type")
+    if answer.get("sandbox"):
+        return SandboxError(message)
+    if kind == "SyntaxError":
+        error = SyntaxError(message)
+        error.lineno = line
+        return error
+    found = getattr(builtins, str(kind), None)
+    where = f" (line {line})" if line else ""
+    if isinstance(found, type) and issubclass(found, Exception):
+        return found(message + where) if kind != "KeyError" else KeyError(message)
+    return SandboxError(f"{kind}: {message}{where}")
 
 
 # ------------------------------------------------------------------------------- the pool (parent)
@@ -255,7 +144,7 @@ class _Host:
 
     def __init__(self, memory_mb: int) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine.script_host", str(memory_mb)],
+            [sys.executable, "-m", "engine.host_process", str(memory_mb)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -265,10 +154,10 @@ class _Host:
 
     def call(self, data: bytes, deadline: float) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(_HEADER.pack(len(data)) + data)
+        self.process.stdin.write(HEADER.pack(len(data)) + data)
         self.process.stdin.flush()
-        header = self._read(_HEADER.size, deadline)
-        return dict(decode(self._read(_HEADER.unpack(header)[0], deadline)))
+        header = self._read(HEADER.size, deadline)
+        return dict(decode(self._read(HEADER.unpack(header)[0], deadline)))
 
     def _read(self, size: int, deadline: float) -> bytes:
         assert self.process.stdout is not None
@@ -325,7 +214,7 @@ class ScriptHosts:
                 ) from None
             except (EOFError, BrokenPipeError):
                 self._discard(host)
-                raise SandboxError(_MEMORY_TEXT + " (its process ended)") from None
+                raise SandboxError(MEMORY_TEXT + " (its process ended)") from None
             if answer.get("fatal"):
                 self._discard(host)
             else:
@@ -370,7 +259,3 @@ def hosts(memory_mb: int) -> ScriptHosts:
 def _close_all() -> None:
     for pool in list(_POOLS.values()):
         pool.close()
-
-
-if __name__ == "__main__":
-    _serve(int(sys.argv[1]) if len(sys.argv) > 1 else 1024)

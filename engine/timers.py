@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from . import clock, messages, runner
+from . import clock, delivery, runner
 from .errors import ClockError, InstanceEnded, KmopError
 from .models import ProcessInstance, WakeUp
 
@@ -74,7 +74,7 @@ def wake(rt: runner.Runtime, session: Session, instance_id: int, wait: bool = Fa
     )
     if inst is None:
         return False
-    messages.drain_if_waiting(rt, session, inst)
+    delivery.drain_if_waiting(rt, session, inst)
     return True
 
 
@@ -136,7 +136,7 @@ def _purge_now_and_then(rt: runner.Runtime, transaction: Transaction) -> None:
         return
     _last_purge[0] = time.monotonic()
     with transaction() as session:
-        messages.purge_expired(session)
+        delivery.purge_expired(session)
 
 
 def advance_to(rt: runner.Runtime, transaction: Transaction, target: datetime) -> int:

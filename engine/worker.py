@@ -21,13 +21,13 @@ log = logging.getLogger("kmop.worker")
 
 
 class Worker:
-    """Owns an APScheduler scheduler with one job: sweep the due wake-ups."""
+    """Owns an APScheduler scheduler with one job: sweep the due wake-ups, then run the application's jobs."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.fired = 0
-        self.sent = 0
+        self.done: dict[str, int] = {}  # what each of the application's jobs did, in all
 
     def sweep(self) -> None:
         try:
@@ -35,9 +35,10 @@ class Worker:
         except Exception:  # a sweep that fails (database away) must not stop the scheduler
             log.exception("timer sweep failed; the next sweep tries again")
         try:
-            self.sent += self.engine.send_outbox()
-        except Exception:
-            log.exception("sending the outbox failed; the next sweep tries again")
+            for name, count in self.engine.run_jobs().items():
+                self.done[name] = self.done.get(name, 0) + count
+        except Exception:  # the jobs' own failures are logged by run_jobs; this is the database away
+            log.exception("the worker jobs failed; the next sweep tries again")
 
     def start(self) -> None:
         self.sweep()  # overdue timers first, before anything else is scheduled

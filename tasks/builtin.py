@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .registry import ServiceContext, ServiceRegistry
+from engine.services import ServiceContext, ServiceRegistry
 
 
 def echo(ctx: ServiceContext, **values: Any) -> dict[str, Any]:

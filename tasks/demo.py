@@ -6,8 +6,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from .api import Engine
-from .models import ProcessInstance
+from engine import clock
+from engine.api import Engine
+from engine.models import ProcessInstance
+
+from . import people
+from .validation import normalize_enterprise_number
 
 PROVIDERS: list[dict[str, Any]] = [
     {
@@ -91,11 +95,6 @@ DEMO_PEOPLE = [  # username, name, organisation index (-1: agency, -2: audit bur
 
 
 def _add_people(engine: Engine) -> None:
-    from tasks import people
-    from tasks.validation import normalize_enterprise_number
-
-    from . import clock
-
     with engine.transaction() as session:
         orgs = [
             people.create_organisation(

@@ -18,6 +18,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import clock
+from engine.services import Transaction
+
 from . import dates
 from .models import OutboxMessage, Registration
 from .register import SERVICE_NL, STATUS_NL
@@ -181,3 +184,12 @@ def send_pending(session: Session, smtp: SmtpSettings, now: datetime, limit: int
             if message.sent_at is None:
                 message.error = f"{type(exc).__name__}: {exc}"
     return sent
+
+
+def send_outbox(transaction: Transaction) -> int:
+    """The worker's job: send queued e-mail over SMTP when ``KMOP_SMTP_HOST`` is set; how many were sent."""
+    smtp = SmtpSettings.from_env()
+    if smtp is None:
+        return 0
+    with transaction(write=True) as session:
+        return send_pending(session, smtp, clock.now())

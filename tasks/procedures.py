@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from engine.services import MessageContract, ServiceContext, ServiceRegistry
+
 from . import certificate, dates, notify, register, renewal
 from .models import AuditBureau, OutboxMessage, Registration
-from .registry import MessageContract, ServiceContext, ServiceRegistry
 from .validation import (
     FieldError,
     ValidationErrors,

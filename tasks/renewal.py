@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from engine.services import MessageContract, ServiceContext
+
 from . import register
 from .models import AuditBureau, RenewalRequest
-from .registry import MessageContract, ServiceContext
 from .validation import FieldError, ValidationErrors
 
 MAX_HOURS = 80

@@ -22,7 +22,8 @@ import pytest
 from engine.api import Engine
 from engine.config import Settings
 from engine.db import upgrade
-from tasks.registry import ServiceRegistry, default_registry
+from engine.services import ServiceRegistry
+from tasks.registry import default_registry
 
 REPLAY = {"on": False}  # set by --replay
 
@@ -163,7 +164,7 @@ def registry() -> ServiceRegistry:
 def make_engine(url: str, registry: ServiceRegistry | None = None, **overrides: Any) -> Engine:
     overrides.setdefault("replay", REPLAY["on"])
     settings = Settings.from_env({}, database_url=url, clock="simulated", **overrides)
-    engine = Engine(settings, registry=registry)
+    engine = Engine(settings, registry=registry or default_registry())  # kmop's services unless given
     engine.init_db()
     return engine
 

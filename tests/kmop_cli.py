@@ -19,7 +19,7 @@ class Kmop:
     def run(self, *args: str, expect: int = 0, **env: str) -> subprocess.CompletedProcess[str]:
         self.calls += 1
         proc = subprocess.run(
-            [sys.executable, "-m", "engine", *args],
+            [sys.executable, "-m", "web", *args],
             env={**self.env, **env},
             capture_output=True,
             text=True,

@@ -51,6 +51,7 @@ from engine.models import (
 )
 from tasks import people
 from tasks.models import Certificate, Registration
+from tasks.registry import default_registry
 from tests.procedures.conftest import MODULES, START, application
 
 pytestmark = [pytest.mark.postgres, pytest.mark.processes]
@@ -95,7 +96,7 @@ class Processes:
                 "60",
                 "web:create_app()",
             ]
-        return [sys.executable, "-m", "engine", "worker"]
+        return [sys.executable, "-m", "web", "worker"]
 
     def start(self, name: str) -> None:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
@@ -243,7 +244,7 @@ def chaos_db(
     pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[str, dict[str, str]]]:
     monkeypatch.setattr(people, "generate_password_hash", lambda password: "unused")  # tokens only here
-    engine = Engine(Settings.from_env({}, database_url=pg_url, clock="simulated"))
+    engine = Engine(Settings.from_env({}, database_url=pg_url, clock="simulated"), default_registry())
     engine.init_db()
     with engine.db.begin() as conn:
         conn.execute(update(ClockState).values(now=START))
@@ -305,7 +306,7 @@ def test_killing_the_server_and_workers_loses_and_duplicates_nothing(
             errors.append(exc)
             stop.set()
 
-    sim = Engine(Settings.from_env({}, database_url=url, clock="simulated"))
+    sim = Engine(Settings.from_env({}, database_url=url, clock="simulated"), default_registry())
     threads = [threading.Thread(target=client_loop, args=(seed,), daemon=True) for seed in range(CLIENTS)]
     for thread in threads:
         thread.start()

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from engine.api import Engine
 from engine.config import PROJECT_ROOT, Settings
 from engine.errors import KmopError
+from tasks.registry import default_registry
 
 from . import auth, i18n
 from .access import STAFF
@@ -51,7 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
         app.config.update(test_config)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _secret_key()
-    app.extensions["kmop"] = engine or Engine(Settings.from_env())
+    app.extensions["kmop"] = engine or Engine(Settings.from_env(), default_registry())
     _read_only_gets(app)
     csrf.init_app(app)
     app.before_request(auth.load_person)

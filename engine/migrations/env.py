@@ -1,11 +1,16 @@
-"""Run Alembic migrations against the URL that kmop hands over."""
+"""Run Alembic migrations against the URL that kmop hands over.
+
+``target_metadata`` (used only to compare models with the schema, as autogenerate does) is the
+engine's metadata with the tables of whatever application modules the running process has imported:
+an application's tables share it, so run such a comparison from the application (``kmop``), which
+imports its models.
+"""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
-import tasks.models  # noqa: F401  (the domain's tables share the engine's metadata)
 from engine.models import Base
 
 config = context.config

@@ -13,7 +13,7 @@ import pytest
 from engine import clock
 from engine.api import Engine
 from engine.errors import Conflict, KmopError
-from tasks.registry import ServiceContext, ServiceRegistry
+from engine.services import ServiceContext, ServiceRegistry
 from tests.conftest import make_engine
 
 

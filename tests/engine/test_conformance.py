@@ -22,8 +22,9 @@ import pytest
 
 from engine.api import Engine
 from engine.errors import DeploymentError, KmopError, Problem
+from engine.services import ServiceContext, ServiceRegistry
 from engine.views import DeployView, HistoryView, InstanceDetail, TaskView
-from tasks.registry import ServiceContext, ServiceRegistry, default_registry
+from tasks.registry import default_registry
 from tests.conftest import SHARED, VENDORED, make_engine
 
 # ---------------------------------------------------------------------------------- the diagrams

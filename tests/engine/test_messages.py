@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from engine import clock
 from engine.api import Engine
+from engine.delivery import purge_expired
 from engine.errors import InvalidInput, MessageIdReused, MessageNotDelivered, MessageTooLate
-from engine.messages import purge_expired
 from engine.models import BufferedMessage, MessageReceipt
-from tasks.registry import ServiceRegistry
+from engine.services import ServiceRegistry
 from tests.conftest import make_engine
 
 

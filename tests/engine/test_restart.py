@@ -16,8 +16,8 @@ from engine.api import Engine
 from engine.blueprint import Blueprint, SpecChangeError
 from engine.config import PROJECT_ROOT
 from engine.models import ProcessInstance
+from engine.services import ServiceRegistry
 from engine.views import InstanceDetail
-from tasks.registry import ServiceRegistry
 from tests.conftest import make_engine
 
 

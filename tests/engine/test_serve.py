@@ -49,7 +49,7 @@ def _start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
         "KMOP_CLOCK": "simulated",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", *args, "--port", str(port)],
+        [sys.executable, "-m", "web", *args, "--port", str(port)],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,

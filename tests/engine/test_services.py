@@ -10,8 +10,8 @@ from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 
 from engine import clock
 from engine.api import Engine
-from engine.cli import main as kmop
-from tasks.registry import ServiceContext, ServiceRegistry
+from engine.services import ServiceContext, ServiceRegistry
+from web.cli import main as kmop
 
 side_effects = Table("test_side_effect", MetaData(), Column("key", String(120), primary_key=True))
 

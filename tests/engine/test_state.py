@@ -10,7 +10,7 @@ from sqlalchemy import event, select
 
 from engine.api import Engine
 from engine.models import InstanceTaskState, ProcessInstance
-from tasks.registry import ServiceRegistry
+from engine.services import ServiceRegistry
 from tests.conftest import make_engine
 
 DATA = Path(__file__).parent / "data"

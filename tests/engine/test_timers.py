@@ -103,7 +103,7 @@ def test_two_worker_processes_fire_1000_timers_exactly_once(pg_url: str) -> None
     env = {**os.environ, "KMOP_DATABASE_URL": pg_url, "KMOP_CLOCK": "simulated"}
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "engine", "worker"],
+            [sys.executable, "-m", "web", "worker"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

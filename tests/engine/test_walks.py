@@ -33,10 +33,11 @@ from engine.api import Engine
 from engine.config import PROJECT_ROOT, Settings
 from engine.errors import KmopError
 from engine.models import ClockState, Incident, MessageSubscription, UserTask, WakeUp
+from engine.services import ServiceContext, ServiceRegistry
 from engine.specs import SpecCache
 from tasks import register
 from tasks.models import OutboxMessage
-from tasks.registry import ServiceContext, ServiceRegistry, default_registry
+from tasks.registry import default_registry
 from tests.conftest import PG_ADMIN_URL, VENDORED
 from tests.procedures.conftest import EXEMPT, MODULES, START, application
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from engine.api import Engine
-from tasks.registry import ServiceRegistry
+from engine.services import ServiceRegistry
 from tests.conftest import make_engine
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from engine.errors import InvalidInput, MessageNotDelivered, MessageTooLate
 from engine.forms import FormErrors
-from tasks.registry import ServiceRegistry
+from engine.services import ServiceRegistry
 from tests.conftest import make_engine
 from tests.procedures.conftest import BRUSSELS, EXEMPT, MODULES, World, pdf_text, scores
 

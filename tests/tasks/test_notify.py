@@ -76,10 +76,10 @@ def test_without_smtp_mail_is_kept_and_an_unreachable_server_is_recorded(
 ) -> None:
     monkeypatch.delenv("KMOP_SMTP_HOST", raising=False)
     _queue(engine, "k-2")
-    assert engine.send_outbox() == 0
+    assert engine.run_jobs()["outbox"] == 0
     monkeypatch.setenv("KMOP_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("KMOP_SMTP_PORT", "1")  # nothing listens there
-    assert engine.send_outbox() == 0
+    assert engine.run_jobs()["outbox"] == 0
     with engine.transaction() as session:
         [row] = session.scalars(select(OutboxMessage)).all()
     assert row.sent_at is None and row.error and "Connection" in row.error

@@ -468,7 +468,7 @@ def test_the_openapi_document_describes_every_route(app: Flask, client: FlaskCli
 
 
 def test_a_token_issued_on_the_command_line_works_until_revoked(app: Any, client: Any, capsys: Any) -> None:
-    from engine.cli import main as kmop
+    from web.cli import main as kmop
 
     engine = app.extensions["kmop"]
     assert kmop(["token", "issue", "auditor.dnv", "--label", "bureau-system"], engine=engine) == 0

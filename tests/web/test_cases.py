@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from engine import clock
 from engine.api import Engine
-from tasks.registry import ServiceRegistry
+from engine.services import ServiceRegistry
 from tests.procedures.conftest import application
 from tests.web.conftest import csrf_token, login
 from web.i18n import short_datetime

@@ -1,0 +1,151 @@
+"""Save a run: the workflow's state, its projections (inbox, wake-ups, subscriptions), its history,
+its status and its search fields, in the caller's transaction, guarded by the instance's version."""
+
+from __future__ import annotations
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from . import projections, state
+from .errors import Conflict
+from .models import HistoryEntry, Incident, InstanceAttribute, ProcessInstance, WakeUp
+from .run import ENDED, WAITING, Run, Runtime, load
+from .workflow_cache import Kept
+
+
+def record_completed(run: Run) -> None:
+    for task in projections.all_tasks(run.wf):
+        if task.state != TaskState.COMPLETED or run.before.get(task.id) == TaskState.COMPLETED:
+            continue
+        if task.id in run.recorded:
+            continue
+        run.recorded.add(task.id)
+        spec = task.task_spec
+        if getattr(spec, "bpmn_id", None) is None or spec.manual:
+            continue  # internal control tasks say nothing to people; user tasks are recorded by complete
+        parent = task.parent
+        changed = {k: v for k, v in task.data.items() if parent is None or parent.data.get(k, _MISSING) != v}
+        if not changed and type(spec).__name__ in _SILENT_WHEN_UNCHANGED:
+            continue  # a gateway or plain start/end that changed nothing: the path shows it, history need not
+        run.record(
+            "task_completed",
+            projections.element_id(task),
+            name=projections.element_name(task),
+            changed=state.to_plain(changed),
+        )
+
+
+_MISSING = object()
+_SILENT_WHEN_UNCHANGED = {
+    "ExclusiveGateway", "ParallelGateway", "InclusiveGateway", "EventBasedGateway", "StartEvent", "EndEvent",
+}  # fmt: skip
+
+
+_HISTORY_TABLE: Table = HistoryEntry.__table__  # type: ignore[assignment]
+_INSTANCE_TABLE: Table = ProcessInstance.__table__  # type: ignore[assignment]
+# Built once: every run executes these, and building a statement costs more than running it here.
+_INSERT_HISTORY = _HISTORY_TABLE.insert()
+INSERT_INSTANCE = _INSTANCE_TABLE.insert().returning(_INSTANCE_TABLE.c.id)
+_SAVE_INSTANCE = (
+    _INSTANCE_TABLE.update()
+    .where(
+        _INSTANCE_TABLE.c.id == bindparam("b_id"), _INSTANCE_TABLE.c.lock_version == bindparam("b_version")
+    )
+    .values(
+        skeleton=bindparam("skeleton"),
+        status=bindparam("status"),
+        updated_at=bindparam("updated_at"),
+        lock_version=bindparam("lock_version"),
+        ended_at=bindparam("ended_at"),
+        search=bindparam("search"),
+    )
+)
+_ATTRIBUTE_TABLE: Table = InstanceAttribute.__table__  # type: ignore[assignment]
+_INSERT_ATTRIBUTES = _ATTRIBUTE_TABLE.insert()
+_DELETE_ATTRIBUTES = _ATTRIBUTE_TABLE.delete().where(_ATTRIBUTE_TABLE.c.instance_id == bindparam("b_id"))
+
+
+def finish(run: Run, loaded: state.LoadedState, expected_version: int | None) -> None:
+    inst, session, wf = run.inst, run.session, run.wf
+    changes = run.blueprint.changes(wf.spec, wf.subprocess_specs)
+    if run.runtime.settings.replay:
+        run.blueprint.verify(wf.spec, wf.subprocess_specs, changes)
+    skeleton, _written = state.save(session, inst.id, wf, loaded, changes)
+    waiting = projections.sync(session, inst, wf, run.now, fresh=run.fresh)
+    status = _status(run)
+    ended_at = run.now if status in ENDED else inst.ended_at
+    if status in ENDED and not run.fresh:
+        projections.clear(session, inst.id)
+    if status != inst.status:
+        run.record("status", None, status=status, previous=inst.status)
+    if run.history:
+        rows = [{"instance_id": inst.id, **entry} for entry in run.history]
+        session.connection().execute(_INSERT_HISTORY, rows)
+    new_version = (expected_version or 0) + 1
+    search = projections.search_values(wf, run.runtime.registry.search_fields)
+    if search != inst.search:
+        _index(session, inst.id, search, had_rows=bool(inst.search))
+    values = {
+        "skeleton": skeleton,
+        "status": status,
+        "updated_at": run.now,
+        "lock_version": new_version,
+        "ended_at": ended_at,
+        "search": search,
+    }
+    current = expected_version if expected_version is not None else inst.lock_version
+    result = session.connection().execute(_SAVE_INSTANCE, {**values, "b_id": inst.id, "b_version": current})
+    if result.rowcount != 1:
+        raise Conflict(f"instance {inst.id} was changed by someone else at the same time; try again")
+    for name, value in values.items():  # written already: the ORM must not write it again at its flush
+        set_committed_value(inst, name, value)
+    WAITING[inst] = (new_version, waiting)
+    if status not in ENDED:
+        run.runtime.workflows.offer(session, inst.id, Kept(new_version, wf, loaded))
+
+
+def _index(session: Session, instance_id: int, search: dict[str, str], had_rows: bool) -> None:
+    """Write the instance's search fields (only when they changed: at start, and when a field is set)."""
+    connection = session.connection()
+    if had_rows:
+        connection.execute(_DELETE_ATTRIBUTES, {"b_id": instance_id})
+    if search:
+        rows = [{"instance_id": instance_id, "name": k, "value": v} for k, v in search.items()]
+        connection.execute(_INSERT_ATTRIBUTES, rows)
+
+
+def reindex(rt: Runtime, session: Session, inst: ProcessInstance) -> dict[str, str]:
+    """Write the search fields of an instance no run has indexed yet (one from before kmop kept them)."""
+    wf, _ = load(rt, session, inst)
+    search = projections.search_values(wf, rt.registry.search_fields)
+    _index(session, inst.id, search, had_rows=True)
+    inst.search = search
+    return search
+
+
+def _status(run: Run) -> str:
+    """Work out the status, asking the database only about what this run cannot know."""
+    if run.wf.completed:
+        return "completed"
+    session, inst = run.session, run.inst
+    if run.incident_opened:
+        return "error"
+    if not run.fresh and inst.status == "error":
+        open_incident = session.scalar(
+            select(Incident.id).where(Incident.instance_id == inst.id, Incident.status == "open").limit(1)
+        )
+        if open_incident is not None:
+            return "error"
+    if run.retry_scheduled or any(
+        t.state == TaskState.READY and not t.task_spec.manual for t in projections.all_tasks(run.wf)
+    ):
+        return "running"
+    if not run.fresh and inst.status in ("running", "error"):
+        retrying = session.scalar(
+            select(WakeUp.id).where(WakeUp.instance_id == inst.id, WakeUp.kind == "retry").limit(1)
+        )
+        if retrying is not None:
+            return "running"
+    return "waiting"
