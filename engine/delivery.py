@@ -37,8 +37,9 @@ def deliver_action(task_id: str, name: str, payload: dict[str, Any]) -> runner.A
         task.task_spec._update(task)
         if getattr(event_def, "message_var", None) is None:
             # The library's update re-inherits the parent's data, which would undo the merge for fields
-            # an earlier message already set (a second audit report): merge again, after it. Fresh copies,
-            # because the library's deep merge writes the old values into the payload's own dicts.
+            # an earlier message already set (a second report of the same kind): merge again, after it.
+            # Fresh copies, because the library's deep merge writes the old values into the payload's
+            # own dicts.
             task.data.update(copy.deepcopy(payload))
         run.record("message_received", projections.element_id(task), message=name, fields=sorted(payload))
 

@@ -124,7 +124,7 @@ class ServiceRegistry:
 
     def register_search_field(self, name: str) -> None:
         """Index the process-data field ``name`` of every instance, so cases can be found by it (e.g. all
-        cases of one enterprise number) without loading them."""
+        cases of one customer number) without loading them."""
         if name not in self._search_fields:
             self._search_fields.append(name)
 
