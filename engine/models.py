@@ -46,6 +46,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
+MAX_ID = 2**31 - 1
+"""The largest id a row can have (ids are 32-bit integers on PostgreSQL): a larger one names nothing."""
+
+
+def is_id(value: int) -> bool:
+    """Whether ``value`` can be the id of a row; a query with a larger one fails on PostgreSQL."""
+    return 0 < value <= MAX_ID
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime}
 

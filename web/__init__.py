@@ -12,10 +12,12 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
 
 from engine.api import Engine
 from engine.config import PROJECT_ROOT, Settings
 from engine.errors import KmopError
+from engine.models import MAX_ID
 from tasks.registry import default_registry
 
 from . import auth, i18n
@@ -38,9 +40,18 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+class RowId(IntegerConverter):
+    """``<int:…>`` in a route: a whole number from 1 to the largest id a row can have; any other
+    number matches no route (404), where it would otherwise fail in PostgreSQL."""
+
+    def __init__(self, url_map: Map, fixed_digits: int = 0, min: int = 1, max: int = MAX_ID) -> None:
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max)
+
+
 def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None = None) -> Flask:
     """Build the application; ``engine`` lets tests and ``kmop serve`` hand in their own."""
     app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
+    app.url_map.converters["int"] = RowId  # before any route: an id no row can have is a 404
     app.config.from_mapping(
         SECRET_KEY=None,
         SESSION_COOKIE_HTTPONLY=True,

@@ -15,7 +15,7 @@ from .. import clock, messages, queries, runner
 from ..config import Settings
 from ..db import make_db, session_factory, upgrade
 from ..errors import NotFound
-from ..models import ProcessInstance, UserTask
+from ..models import ProcessInstance, UserTask, is_id
 from ..services import ServiceRegistry
 from ..views import InstanceSummary, TaskView
 
@@ -93,7 +93,7 @@ class EngineBase:
     # --------------------------------------------------------------------------------- helpers
 
     def _instance(self, session: Session, instance_id: int) -> ProcessInstance:
-        inst = session.get(ProcessInstance, instance_id)
+        inst = session.get(ProcessInstance, instance_id) if is_id(instance_id) else None
         if inst is None:
             raise NotFound(f"no process instance {instance_id}")
         return inst

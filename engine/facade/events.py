@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from .. import messages, runner, timers
 from ..errors import Conflict, NotFound
-from ..models import Incident
+from ..models import Incident, is_id
 from ..views import InstanceSummary, MessageResult
 from .base import EngineBase
 
@@ -53,7 +53,7 @@ class EventsMixin(EngineBase):
     def retry(self, session: Session, incident_id: int, actor: str | None = None) -> InstanceSummary:
         """Run the failed task of an incident once more; a new failure opens a new incident."""
         runner.begin_write(session)
-        incident = session.get(Incident, incident_id)
+        incident = session.get(Incident, incident_id) if is_id(incident_id) else None
         if incident is None:
             raise NotFound(f"no incident {incident_id}")
         if incident.status != "open":

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from .. import clock, projections, queries, runner, state
 from ..errors import NotFound
-from ..models import HistoryEntry, Incident, MessageSubscription, UserTask, WakeUp
+from ..models import HistoryEntry, Incident, MessageSubscription, UserTask, WakeUp, is_id
 from ..views import (
     HistoryView,
     IncidentView,
@@ -125,6 +125,8 @@ class QueriesMixin(EngineBase):
     ) -> list[TaskView]:
         query = select(UserTask).where(UserTask.status == status).order_by(UserTask.created_at, UserTask.id)
         if instance_id is not None:
+            if not is_id(instance_id):
+                return []  # no instance has that id
             query = query.where(UserTask.instance_id == instance_id)
         if lane is not None:
             query = query.where(UserTask.lane == lane)

@@ -320,3 +320,40 @@ def people_token(engine: Engine, username: str) -> str:
     with engine.transaction() as db:
         person = db.query(Person).filter_by(username=username).one()
         return people.issue_token(db, person, "reads", clock.now())
+
+
+# Every route family that takes a number from the path or the query, with the person who may use it.
+NUMBERED: list[tuple[str, str, str]] = [
+    ("jan.acme", "GET", "/aanbieder/aanvragen/{n}"),
+    ("jan.acme", "GET", "/aanbieder/aanvragen/{n}/verlenging"),
+    ("jan.acme", "POST", "/aanbieder/aanvragen/{n}/verlenging"),
+    ("admin.acme", "POST", "/aanbieder/gebruikers/{n}"),
+    ("auditor.dnv", "GET", "/auditbureau/audits/{n}"),
+    ("auditor.dnv", "POST", "/auditbureau/audits/{n}"),
+    ("an.vlaio", "GET", "/dossiers/{n}"),
+    ("an.vlaio", "GET", "/dossiers/{n}/diagram.bpmn"),
+    ("bea.beheer", "POST", "/dossiers/{n}/incidents/{n}/retry"),
+    ("jan.acme", "POST", "/account/sleutels/{n}/intrekken"),
+]
+
+
+@pytest.mark.parametrize("number", [2**31, 99_999_999_999, 0])
+def test_an_id_no_row_can_have_is_not_found_on_every_route(
+    world: World, app: Flask, engine: Engine, number: int
+) -> None:
+    """Ids above 2^31-1 (what a PostgreSQL integer holds) or below 1 answer 404, never 500."""
+    for name, method, template in NUMBERED:
+        path = template.format(n=number)
+        response = _call(world.clients[name], method, path, {})
+        assert response.status_code == 404, (name, method, path, response.status_code)
+    token = people_token(engine, "an.vlaio")
+    api = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    for method, path in (
+        ("GET", f"/api/v1/cases/{number}"),
+        ("GET", f"/api/v1/tasks?case={number}"),
+        ("POST", f"/api/v1/cases/{number}/renewal"),
+    ):
+        response = api.open(path, method=method, headers=headers, json={})
+        assert response.status_code == 404, (path, response.status_code)
+        assert response.is_json and response.get_json()["error"], path

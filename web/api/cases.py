@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
-from engine.models import ProcessInstance
+from engine.models import ProcessInstance, is_id
 from engine.views import InstanceDetail, TaskView
 from tasks.validation import FieldError, normalize_enterprise_number
 
@@ -192,6 +192,8 @@ def tasks() -> ResponseReturnValue:
     case_id = request.args.get("case")
     if case_id is not None and not case_id.isdigit():
         raise InvalidInput("case must be a case id (a whole number)", "case")
+    if case_id and not is_id(int(case_id)):
+        raise NotFound(f"no case {case_id}")
     with engine().transaction() as db:
         ready = engine().tasks(db, instance_id=int(case_id) if case_id else None)
         details: dict[int, InstanceDetail] = {}
