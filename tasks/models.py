@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.models import Base
@@ -142,6 +142,8 @@ class Person(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     language: Mapped[str] = mapped_column(String(2), default="nl")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # In every session cookie issued at log-in; log-out raises it, so a copied cookie stops working.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class RoleGrant(Base):

@@ -41,8 +41,8 @@ def load_person() -> None:
         return
     with engine().transaction() as db:
         person = db.get(Person, person_id)
-        if person is None or not person.active:
-            session.clear()
+        if person is None or not person.active or session.get("version") != person.session_version:
+            session.clear()  # gone, blocked, or logged out since this cookie was issued
             return
         g.roles = people.roles_of(db, person)
         db.expunge(person)
@@ -88,6 +88,7 @@ def login() -> Any:
             if person is not None:
                 session.clear()
                 session["person_id"] = person.id
+                session["version"] = person.session_version
                 session["lang"] = session.get("lang") or person.language
                 target = request.args.get("next") or url_for("home")
                 return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
@@ -97,6 +98,12 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Any:
+    """End the session on the server too: a copy of the cookie made before no longer logs anyone in."""
+    if g.person is not None:
+        with engine().transaction() as db:
+            person = db.get(Person, g.person.id)
+            if person is not None:
+                person.session_version += 1
     session.clear()
     flash(translate("U bent afgemeld."))
     return redirect(url_for("auth.login"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.web.conftest import PASSWORD, csrf_token, login
@@ -45,6 +46,22 @@ def test_logout_ends_the_session(client: FlaskClient) -> None:
     token = csrf_token(client, "/")
     client.post("/logout", data={"csrf_token": token})
     assert "Aangemeld als" not in client.get("/").get_data(as_text=True)
+
+
+def test_a_session_cookie_copied_before_log_out_no_longer_works(app: Flask, client: FlaskClient) -> None:
+    """Log-out ends the session on the server: a copy of the cookie (another tab, a stolen one) made
+    before it is refused after it, for pages and for forms; logging in again gives a working session."""
+    login(client, "jan.acme")
+    copy = app.test_client()
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    copy.set_cookie("session", cookie.value)
+    assert "Aangemeld als" in copy.get("/").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    assert "Aangemeld als" not in copy.get("/").get_data(as_text=True)
+    assert copy.get("/aanbieder/").status_code == 302  # to the log-in page
+    login(client, "jan.acme")
+    assert "Aangemeld als" in client.get("/").get_data(as_text=True)
 
 
 def test_every_response_carries_the_security_headers(client: FlaskClient) -> None:
