@@ -17,6 +17,8 @@ from engine import clock
 from engine.api import Engine
 from engine.models import ClockState
 from tasks import people
+from tasks.dates import BRUSSELS
+from tasks.keys import APPLICATION_KEY
 from tasks.models import Organisation, Person
 from tests.conftest import make_engine
 from tests.procedures.conftest import MODULES, application
@@ -414,7 +416,9 @@ def test_a_business_key_in_use_answers_409_and_one_is_made_when_absent(provider:
     )
     assert_error(taken, 409)
     made = provider.ok(provider.post("/processes/registration/instances", {"data": application()}), 201)
-    assert made["business_key"] and made["business_key"].startswith("APP-")
+    # the same format as an application filed in the portal (tests/web/test_provider.py)
+    assert APPLICATION_KEY.fullmatch(made["business_key"]), made["business_key"]
+    assert made["business_key"].startswith(f"APP-{clock.now().astimezone(BRUSSELS).year}-")
 
 
 def test_unknown_things_answer_404_json(agency: Api) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 from typing import Any
 
 from flask import abort, jsonify, request, url_for
@@ -15,6 +14,7 @@ from engine import clock
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.models import ProcessInstance, is_id
 from engine.views import InstanceDetail, TaskView
+from tasks.keys import new_application_key
 from tasks.validation import FieldError, normalize_enterprise_number
 
 from .. import access
@@ -50,7 +50,7 @@ def start(key: str) -> ResponseReturnValue:
         _check_own_application(who, key, data)
     with engine().transaction() as db:
         if business_key is None:
-            business_key = _new_business_key(db)
+            business_key = new_application_key(db, clock.now())
         elif _key_in_use(db, business_key):
             raise Conflict(f"the business key '{business_key}' is already used by another case")
         summary = engine().start(db, key, data, business_key=business_key, actor=who.username)
@@ -89,14 +89,6 @@ def _check_own_application(who: Caller, key: str, data: dict[str, Any]) -> None:
 def _key_in_use(db: Session, key: str) -> bool:
     found = db.scalar(select(ProcessInstance.id).where(ProcessInstance.business_key == key).limit(1))
     return found is not None
-
-
-def _new_business_key(db: Session) -> str:
-    today = clock.now().strftime("%Y%m%d")
-    while True:
-        key = f"APP-{today}-{secrets.token_hex(4).upper()}"
-        if not _key_in_use(db, key):
-            return key
 
 
 # ------------------------------------------------------------------------------------------- cases

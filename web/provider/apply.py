@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from engine.errors import InvalidInput, NotFound
+from tasks.keys import new_application_key
 from tasks.validation import format_enterprise_number
 
 from .. import formrender
 from ..access import organisation_of, require_case
 from ..auth import engine, now, roles_required
-from ..i18n import BRUSSELS, translate
+from ..i18n import translate
 from . import bp, casework
 
 PROVIDER_LANE = "Dienstverlener"
-
-
-def business_key() -> str:
-    """``APP-<year>-<6 hex>``: the application's key, which the audit report quotes."""
-    return f"APP-{now().astimezone(BRUSSELS).year}-{secrets.token_hex(3).upper()}"
 
 
 @bp.route("/aanvragen/nieuw", methods=["GET", "POST"])
@@ -41,14 +36,18 @@ def apply() -> Any:
         values = {**formrender.values(schema, request.form), "enterprise_number": fixed}
         errors = formrender.check(schema, data)
         if not errors:
-            key, actor = business_key(), g.person.username
-            started = casework.attempt(
-                eng, lambda db: eng.start(db, "registration", data, business_key=key, actor=actor)
-            )
+            actor = g.person.username
+            keys: list[str] = []
+
+            def start(db: Any) -> Any:
+                keys.append(new_application_key(db, now()))
+                return eng.start(db, "registration", data, business_key=keys[-1], actor=actor)
+
+            started = casework.attempt(eng, start)
             if isinstance(started, InvalidInput):
                 errors = formrender.messages(started, schema)
             else:
-                flash(translate("Uw aanvraag %s is ingediend.") % key)
+                flash(translate("Uw aanvraag %s is ingediend.") % keys[-1])
                 return redirect(url_for("provider.case", instance_id=started.id))
     else:
         values = formrender.initial(

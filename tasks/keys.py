@@ -1,0 +1,27 @@
+"""An application's key (its ``application_id``): one format whichever way the application came in."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.models import ProcessInstance
+
+from .dates import BRUSSELS
+
+APPLICATION_KEY = re.compile(r"APP-\d{4}-[0-9A-F]{6}")
+"""``APP-<year>-<6 hex digits>``, the year of filing in Brussels: what the audit report quotes."""
+
+
+def new_application_key(session: Session, now: datetime) -> str:
+    """A fresh application key, not used by any case (web portal and API alike)."""
+    year = now.astimezone(BRUSSELS).year
+    while True:
+        key = f"APP-{year}-{secrets.token_hex(3).upper()}"
+        taken = session.scalar(select(ProcessInstance.id).where(ProcessInstance.business_key == key).limit(1))
+        if taken is None:
+            return key
