@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError
 
@@ -88,7 +89,9 @@ def run(
     logging.getLogger("kmop").setLevel(logging.INFO)
     args = commands.parser(description).parse_args(argv)
     try:
-        args.handler(engine or make_engine(), args)
+        eng = engine or make_engine()
+        _zone["shown"] = ZoneInfo(eng.settings.timezone)
+        args.handler(eng, args)
         return 0
     except Conflict as exc:
         print(f"kmop: conflict: {exc.message}", file=sys.stderr)
@@ -156,5 +159,9 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+_zone: dict[str, ZoneInfo] = {"shown": ZoneInfo("UTC")}  # the engine's settings.timezone, set by ``run``
+
+
 def when(value: datetime | None) -> str:
-    return value.strftime("%d/%m/%Y %H:%M:%S") if value else "-"
+    """A moment in the zone kmop shows times in, with the zone: ``01/12/2028 00:00:00 CET``."""
+    return value.astimezone(_zone["shown"]).strftime("%d/%m/%Y %H:%M:%S %Z") if value else "-"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +30,7 @@ class Settings:
     script_memory_mb: int = 1024  # the address space of a script host (engine/script_host.py)
     workflow_cache: int = 256  # workflows of recent runs kept in memory per process (0: always load)
     bpmn_dir: Path = PROJECT_ROOT / "bpmn"
+    timezone: str = "Europe/Brussels"  # the zone times are shown in (they are stored in UTC)
     # Replay mode: forget every in-process cache but the parsed blueprints at the start of each
     # transaction, as if every step ran in a new process, and check after each run that a load rebuilds
     # the workflow's specs exactly. For tests (``pytest --replay``) and for chasing restart bugs.
@@ -43,6 +45,8 @@ class Settings:
             values["database_url"] = env["KMOP_DATABASE_URL"]
         if "KMOP_REPLAY" in env:
             values["replay"] = env["KMOP_REPLAY"].strip().lower() in ("1", "true", "yes", "on")
+        if "KMOP_TIMEZONE" in env:
+            values["timezone"] = env["KMOP_TIMEZONE"].strip()
         if "KMOP_CLOCK" in env:
             values["clock"] = env["KMOP_CLOCK"].strip().lower()
         numeric = {
@@ -64,4 +68,10 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.clock not in ("system", "simulated"):
             raise ValueError(f"KMOP_CLOCK must be 'system' or 'simulated', got {settings.clock!r}")
+        try:
+            ZoneInfo(settings.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"KMOP_TIMEZONE must name a time zone (Europe/Brussels), got {settings.timezone!r}"
+            ) from exc
         return settings

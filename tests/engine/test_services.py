@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, func, insert, select
+from sqlalchemy import Column, MetaData, String, Table, func, insert, select, update
 
 from engine import clock
 from engine.api import Engine
+from engine.models import ClockState
 from engine.services import ServiceContext, ServiceRegistry
 from web.cli import main as kmop
 
@@ -128,3 +129,20 @@ def test_form_fields_are_validated_and_only_they_are_stored(engine: Engine, mail
     assert detail.status == "completed"
     assert detail.data["decision"] == "approve"
     assert "is_admin" not in detail.data and detail.data["email"] == "x@y.be"
+
+
+def test_the_command_line_shows_times_in_brussels_with_the_zone(
+    engine: Engine, deploy: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``kmop timers`` shows a timer due at 23:00 UTC on 30 November as 00:00 CET on 1 December, as the
+    web pages do (times are stored in UTC; KMOP_TIMEZONE names the zone they are shown in)."""
+    deploy("one_timer.bpmn")
+    with engine.db.begin() as conn:
+        conn.execute(update(ClockState).values(now=datetime(2028, 11, 30, 22, 0, tzinfo=UTC)))
+    with engine.transaction() as session:
+        engine.start(session, "one_timer", {"wait_for": "PT1H"}, business_key="ZONE-1")
+    capsys.readouterr()
+    assert kmop(["timers"], engine=engine) == 0
+    out = capsys.readouterr().out
+    assert "01/12/2028 00:00:00 CET" in out, out
+    assert "30/11/2028 23:00" not in out
