@@ -71,6 +71,10 @@ def accept_for_version(
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else "?"
             errors.setdefault(missing, "is required")
+        elif path and (
+            error.instance is None or (error.validator == "pattern" and error.validator_value == "\\S")
+        ):
+            errors.setdefault(path[0], "is required")  # left empty where a condition of the form asks for it
         else:
             field = path[0] if path else "(form)"
             label = fields.get(field, {}).get("title", field)

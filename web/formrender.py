@@ -40,6 +40,8 @@ TEXTS: dict[str, str] = {
     "Advies": "Advice",
     "Privé": "Private",
     "Publiek (school, universiteit, ...)": "Public (school, university, ...)",
+    "Verplicht bij een weigering: de dienstverlener leest ze in zijn dossier en in de e-mail.": "Required "
+    "for a refusal: the provider reads it on the case and in the e-mail.",
     "Registreren": "Register",
     "Weigeren": "Refuse",
     "In orde": "In order",
@@ -222,6 +224,8 @@ def check(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, str]:
 def _worded(schema: dict[str, Any], name: str, error: Any) -> str:
     text, value = label(schema, name), error.validator_value
     kind = str(error.validator)
+    if error.instance is None or (kind == "pattern" and value == "\\S"):
+        return _say(text, "is verplicht.")  # left empty where a condition asks for it (a refusal's reason)
     if kind == "type":
         integer = "integer" in (value if isinstance(value, list) else [value])
         return _say(text, "moet een geheel getal zijn." if integer else "moet een getal zijn.")

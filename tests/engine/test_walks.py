@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 from sqlalchemy import MetaData, create_engine, select, text, update
 
 from engine import clock
@@ -85,10 +86,14 @@ def from_form(form: dict[str, Any] | None) -> st.SearchStrategy[dict[str, Any]]:
             fields[name] = st.text(LETTERS, min_size=low, max_size=max(low, high))
     required = set(form.get("required", []))
     optional = [n for n in fields if n not in required]
-    return st.fixed_dictionaries(
+    drawn = st.fixed_dictionaries(
         {n: s for n, s in fields.items() if n in required},
         optional={n: fields[n] for n in optional},
     )
+    if "allOf" not in form:
+        return drawn
+    validator = Draft202012Validator(form)  # conditions between fields (a refusal needs its reason)
+    return drawn.filter(validator.is_valid)
 
 
 def registration_start() -> st.SearchStrategy[dict[str, Any]]:

@@ -330,3 +330,29 @@ def test_audit_reports_unknown_application_refused_and_repeat_counted_once(world
     history = case.detail().history
     assert sum(1 for h in history if h.event == "message_received") == 1
     assert case.detail().data["outcome"] == "positive"
+
+
+@pytest.mark.parametrize("element", ["check_declaration", "decide"])
+def test_a_refusal_needs_its_reason_and_the_provider_reads_it(world: World, element: str) -> None:
+    """Refusing the declaration or the registration without a reason (none, or only spaces) is refused
+    naming the field; with one, the case is refused and the provider's e-mail gives that reason."""
+    case = world.apply()
+    if element == "check_declaration":
+        case.sign_declarations()
+    else:
+        case.to_audit()
+        case.report("R-1", scores=scores())
+    for note in (None, "", "   "):
+        with pytest.raises(FormErrors) as info:
+            case.complete(element, {"decision": "reject", "decision_note": note}, actor="case.handler")
+        assert info.value.errors == {"decision_note": "is required"}
+    without_note = {"decision": "reject"}
+    with pytest.raises(FormErrors):
+        case.complete(element, without_note, actor="case.handler")
+    reason = "De opgegeven ervaring is niet aangetoond."
+    case.complete(element, {"decision": "reject", "decision_note": reason}, actor="case.handler")
+    detail = case.detail()
+    assert detail.status == "completed" and reason in detail.data["refusal_reason"]
+    [mail] = [m for m in world.outbox(case.key) if "geweigerd" in m.body]
+    assert reason in mail.body and ": -" not in mail.body
+    assert world.registrations(case.key) == []

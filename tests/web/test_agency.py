@@ -96,6 +96,11 @@ def test_claim_release_and_complete(app: Flask, engine: Engine) -> None:
     missing = post(bart, f"/vlaio/taken/{check}", {"decision_note": "Kijk na"})
     html = missing.get_data(as_text=True)
     assert missing.status_code == 400 and 'id="f-decision-error"' in html and "Kijk na</textarea>" in html
+    no_reason = post(bart, f"/vlaio/taken/{check}", {"decision": "reject", "decision_note": "  "})
+    html = no_reason.get_data(as_text=True)
+    assert no_reason.status_code == 400 and 'id="f-decision-note-error"' in html
+    assert "Toelichting is verplicht." in html or "Toelichting: is verplicht." in html, html
+    assert "Verplicht bij een weigering" in html  # the hint says so before anyone tries
     assert post(bart, f"/vlaio/taken/{check}", {"decision": "approve"}).status_code == 302
     with engine.transaction() as db:
         [done] = [t for t in engine.tasks(db, instance_id=case, status="completed") if t.id == check]
