@@ -340,6 +340,7 @@ def register_all(registry: ServiceRegistry) -> None:
     # Who may see a case: the provider by its enterprise number, the audit bureau it chose.
     registry.register_search_field("enterprise_number")
     registry.register_search_field("audit_bureau")
+    registry.register_search_field("refusal_reason")  # a refused case lists as refused, not as ended
     registry.register_message(
         MessageContract(
             name="audit_report",

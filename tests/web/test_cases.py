@@ -303,3 +303,26 @@ def test_case_view_in_english(client: FlaskClient, cases: dict[str, int]) -> Non
     html = page(client, f"/dossiers/{cases['audit']}")
     assert "Case #" in html and "History" in html and "Waiting" in html
     assert "Filter" in page(client, "/dossiers/")
+
+
+def test_a_refused_case_shows_as_refused_not_as_ended(
+    client: FlaskClient, app: Flask, engine: Engine
+) -> None:
+    refused = start(engine, "APP-0009")
+    complete(
+        engine, refused, "sign_declaration", {"declaration_accepted": True, "declared_by": "Jan Peeters"}
+    )
+    complete(
+        engine, refused, "check_declaration", {"decision": "reject", "decision_note": "Niet ondertekend"}
+    )
+    with engine.transaction() as db:
+        assert engine.show(db, refused).status == "completed"
+    login(client, "an.vlaio")
+    html = page(client, "/dossiers/?status=completed")
+    assert listed(html) == {refused}
+    row = html[html.index(f'<tr data-case="{refused}">') :]
+    row = row[: row.index("</tr>")]
+    assert "Geweigerd" in row and "Beëindigd" not in row
+    shown = page(client, f"/dossiers/{refused}")
+    assert "Geweigerd" in shown and "Niet ondertekend" in shown
+    assert page(client, "/dossiers/?version=99999999999")  # a version no row can have: any version

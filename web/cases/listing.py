@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.models import MAX_ID, InstanceAttribute
 from engine.views import InstanceSummary
 
 STATUSES = ("running", "waiting", "error", "suspended", "completed", "cancelled")
@@ -30,7 +32,7 @@ class Filters:
         status = (args.get("status") or "").strip()
         return cls(
             process=(args.get("process") or "").strip() or None,
-            version=int(version) if version.isdigit() else None,
+            version=int(version) if version.isdigit() and int(version) <= MAX_ID else None,
             status=status if status in STATUSES else None,
             waiting_at=(args.get("waiting_at") or "").strip() or None,
             overdue=args.get("overdue") in ("1", "on", "true"),
@@ -41,6 +43,7 @@ class Filters:
 class Row:
     case: InstanceSummary
     overdue: bool
+    refused: bool = False  # ended with a refusal (the domain's search field refusal_reason is set)
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,18 @@ def list_cases(db: Session, engine: Any, filters: Filters, now: datetime) -> Lis
         waiting_at=filters.waiting_at,
         overdue_at=now if filters.overdue else None,
     )
-    late = engine.overdue(db, now, [s.id for s in summaries])
+    ids = [s.id for s in summaries]
+    late = engine.overdue(db, now, ids)
+    refused = set(
+        db.scalars(
+            select(InstanceAttribute.instance_id).where(
+                InstanceAttribute.name == "refusal_reason", InstanceAttribute.instance_id.in_(ids)
+            )
+        )
+    )
     deployed = engine.processes(db)
     return Listing(
-        rows=[Row(s, s.id in late) for s in summaries],
+        rows=[Row(s, s.id in late, s.id in refused) for s in summaries],
         processes=sorted({p.process_key for p in deployed}),
         versions=sorted({p.version for p in deployed}),
         elements=sorted(set(engine.waiting_elements(db)) | _given(filters.waiting_at)),

@@ -54,6 +54,7 @@ EN: dict[str, str] = {
     "Fout": "Error",
     "Opgeschort": "Suspended",
     "Beëindigd": "Completed",
+    "Geweigerd": "Refused",
     "Geannuleerd": "Cancelled",
     "timer": "timer",
     "nieuwe poging": "retry",
