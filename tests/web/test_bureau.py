@@ -39,7 +39,7 @@ def test_the_auditor_sees_the_audits_of_its_own_bureau_only(app: Flask, engine: 
     assert f"/auditbureau/audits/{ours}" in open_part and "Volledige audit" in open_part
     assert "Geen aangevraagde verlengingsaudits." in renewals
     assert "APP-B-000003" in past and "R-APP-B-000003" in past
-    assert "APP-B-000007" in past and "R-7" in past and f"/auditbureau/audits/{reported}" not in past
+    assert "APP-B-000007" in past and f'href="/auditbureau/audits/{reported}">R-7</a>' in past  # to read it
     assert auditor.get(f"/auditbureau/audits/{theirs}").status_code == 403
     sent = post(
         auditor, f"/auditbureau/audits/{theirs}", {"report_id": "X", "audit_type": "full", **scores()}
@@ -94,9 +94,15 @@ def test_a_conditional_report_with_its_deadline_reaches_the_case(app: Flask, eng
         detail = engine.show(db, case)
     assert detail.data["report_id"] == "DNV-18" and detail.data["follow_up_deadline"] == "2030-06-30"
     assert "decide" in detail.active_elements
-    assert "Dit dossier wacht niet op een auditrapport" in auditor.get(
-        f"/auditbureau/audits/{case}"
-    ).get_data(as_text=True)
+    shown = auditor.get(f"/auditbureau/audits/{case}").get_data(as_text=True)
+    assert "Dit dossier wacht niet op een auditrapport" in shown
+    # The auditor sees what it submitted, in words: type, scores per module and aspect, the deadline.
+    assert "Ingediend rapport DNV-18" in shown and "Volledige audit" in shown and "30/06/2030" in shown
+    table = shown[shown.index('<table class="scores">') : shown.index("</table>")]
+    assert table.count("G - gedeeltelijk") == len(MODULES) and table.count("V - volkomen") == len(MODULES)
+    assert f'href="/auditbureau/audits/{case}">DNV-18</a>' in auditor.get("/auditbureau/").get_data(
+        as_text=True
+    )
     # The same report again (a second click): accepted once, and said so; another report: refused.
     again = post(
         auditor, f"/auditbureau/audits/{case}", {"report_id": "DNV-18", "audit_type": "full", **scores()}

@@ -57,6 +57,8 @@ TEXTS: dict[str, str] = {
     "received; it counts once.",
     "Terug naar de audits": "Back to the audits",
     "Rapport indienen": "Submit report",
+    "Ingediend rapport %s": "Submitted report %s",
+    "Module": "Module",
 }
 
 

@@ -50,7 +50,31 @@ def _row(d: InstanceDetail) -> dict[str, Any]:
         "waiting": casework.waiting_report(d),
         "expected": casework.word(casework.AUDIT_TYPES, casework.expected_audit(d)),
         "report_id": d.data.get("report_id"),
+        "deadline": d.data.get("follow_up_deadline")
+        if casework.waiting_report(d) == "wait_follow_up"
+        else None,
         "updated_at": d.updated_at,
+    }
+
+
+def submitted(d: InstanceDetail, code: str | None) -> dict[str, Any] | None:
+    """The last report this bureau submitted on the case, in words (None when it submitted none)."""
+    if not d.data.get("report_id") or d.data.get("audit_bureau") != code:
+        return None
+    given = d.data.get("scores")
+    scores: dict[str, Any] = given if isinstance(given, dict) else {}
+    return {
+        "report_id": d.data["report_id"],
+        "audit_type": casework.word(casework.AUDIT_TYPES, d.data.get("audit_type")),
+        "rows": [
+            (
+                casework.word(casework.MODULES, module),
+                [casework.word(casework.SCORES, (scores.get(module) or {}).get(a)) for a in ASPECTS],
+            )
+            for module in casework.MODULES
+            if module in scores
+        ],
+        "deadline": d.data.get("follow_up_deadline"),
     }
 
 
@@ -191,6 +215,8 @@ def report(instance_id: int) -> Any:
         head=head,
         modules=modules,
         deadline=deadline,
+        submitted=submitted(detail, code),
+        aspects=[translate(w) for w in ASPECTS.values()],
         known=[f.name for f in shown] + [f"scores.{m}" for m in casework.MODULES],
         values=values,
         errors=errors,
