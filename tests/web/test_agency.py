@@ -133,3 +133,37 @@ def test_an_operator_may_use_the_inbox_and_release_any_claim(app: Flask, engine:
     assert post(bea, f"/vlaio/taken/{check}/vrijgeven", {}).status_code == 302
     with engine.transaction() as db:
         assert engine.task(db, check).claimed_by is None
+
+
+def test_every_step_has_a_due_date_from_the_diagram_and_late_ones_stand_out(
+    app: Flask, engine: Engine
+) -> None:
+    """The registration diagram gives each user task a due date (property ``due``): a provider's
+    declaration 2 weeks, the agency's check 5 days. Once the clock passes it, the task stands out, is
+    what "overdue only" shows, and the staff case list's overdue filter finds the case, also when it
+    waits on the provider."""
+    signing = start(engine, "APP-V-000011")
+    checking = start(engine, "APP-V-000012", services=["advice"])
+    complete(engine, checking, "sign_declaration", {"declaration_accepted": True, "declared_by": "Jan"})
+    [check] = ready(engine, checking, "check_declaration")
+    [sign] = ready(engine, signing, "sign_declaration")
+    now = clock.now()
+    with engine.transaction() as db:
+        assert engine.task(db, check).due_at == now + timedelta(days=5)
+        assert engine.task(db, sign).due_at == now + timedelta(weeks=2)
+    an = client_of(app, "an.vlaio")
+    everything = an.get("/vlaio/?lane=alle").get_data(as_text=True)
+    assert rows(everything) == [check, sign], "sorted by due date, the earliest first"
+    assert rows(an.get("/vlaio/?overdue=1&lane=alle").get_data(as_text=True)) == []
+
+    engine.advance_clock(now + timedelta(days=6))
+    page = an.get("/vlaio/").get_data(as_text=True)
+    assert f'<tr class="task overdue" data-task="{check}"' in page
+    assert rows(an.get("/vlaio/?overdue=1&lane=alle").get_data(as_text=True)) == [check]
+    assert re.findall(r'<tr data-case="(\d+)">', an.get("/dossiers/?overdue=1").get_data(as_text=True)) == [
+        str(checking)
+    ]
+    engine.advance_clock(now + timedelta(weeks=2, days=1))
+    late = re.findall(r'<tr data-case="(\d+)">', an.get("/dossiers/?overdue=1").get_data(as_text=True))
+    assert set(late) == {str(checking), str(signing)}, "a case waiting on the provider is late too"
+    assert rows(an.get("/vlaio/?overdue=1&lane=alle").get_data(as_text=True)) == [check, sign]
