@@ -90,7 +90,8 @@ def test_overdue_filter_finds_cases_with_a_timer_in_the_past(
     assert isinstance(engine.clock, clock.SimulatedClock)
     engine.clock.set(clock.now() + timedelta(weeks=5))  # past the 4-week timer; nobody fired it
     html = page(client, "/dossiers/?overdue=1")
-    assert listed(html) == {cases["audit"], cases["kiwa"]}
+    # the two with a timer in the past, and the one whose declaration was due after 2 weeks
+    assert listed(html) == {cases["audit"], cases["kiwa"], cases["new"]}
     assert 'class="overdue"' in html
 
 
@@ -108,10 +109,15 @@ def test_the_filters_reach_older_cases_than_the_newest_shown(
         cases["kiwa"]
     }
     assert isinstance(engine.clock, clock.SimulatedClock)
-    engine.clock.set(clock.now() + timedelta(weeks=5))
-    assert listed(page(client, "/dossiers/?overdue=1")) == {cases["kiwa"]}
+    engine.clock.set(clock.now() + timedelta(days=10))  # before any declaration is due (2 weeks)
+    assert listed(page(client, "/dossiers/?overdue=1")) == set()
+    engine.clock.set(clock.now() + timedelta(weeks=4))  # past the 4-week timers and the declarations
+    assert listed(page(client, "/dossiers/?overdue=1")) == {newer[-1]}
     with engine.transaction() as db:
-        assert engine.overdue(db, clock.now(), [cases["audit"], cases["new"]]) == {cases["audit"]}
+        assert engine.overdue(db, clock.now(), [cases["audit"], cases["new"]]) == {
+            cases["audit"],
+            cases["new"],
+        }
         assert {"sign_declaration", "wait_report"} <= set(engine.waiting_elements(db))
 
 
