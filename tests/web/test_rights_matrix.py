@@ -357,3 +357,41 @@ def test_an_id_no_row_can_have_is_not_found_on_every_route(
         response = api.open(path, method=method, headers=headers, json={})
         assert response.status_code == 404, (path, response.status_code)
         assert response.is_json and response.get_json()["error"], path
+
+
+# Every route family that takes text from the path, the query or a form, with the person who may use it
+# and the answer: 400 where the text reaches the database, 200 where a filter is applied in memory (a
+# filter with a NUL character matches nothing) or the parameter is not one the page reads.
+TEXTUAL: list[tuple[str, str, str, dict[str, str], int]] = [
+    ("jan.acme", "GET", "/aanbieder/taken/a%00b", {}, 400),
+    ("jan.acme", "GET", "/aanbieder/registraties/DV%00/attest.pdf", {}, 400),
+    ("jan.acme", "POST", "/aanbieder/aanvragen/nieuw", {"company_name": "A\x00B"}, 400),
+    ("an.vlaio", "GET", "/vlaio/taken/a%00b", {}, 400),
+    ("an.vlaio", "GET", "/vlaio/?name=a%00b&process=x%00", {}, 200),
+    ("an.vlaio", "GET", "/dossiers/?process=a%00b&waiting_at=%00&status=%00", {}, 400),
+    ("auditor.dnv", "GET", "/auditbureau/?q=%00", {}, 200),
+    ("jan.acme", "POST", "/account/sleutels", {"label": "a\x00b"}, 400),
+    ("anonymous", "GET", "/register/?q=a%00b", {}, 400),
+    ("anonymous", "POST", "/login", {"username": "a\x00b", "password": "x"}, 400),
+]
+
+
+def test_text_with_a_nul_byte_is_a_clear_400_never_a_500(world: World, app: Flask, engine: Engine) -> None:
+    """PostgreSQL cannot store or compare text with a NUL character: every route that would pass it to
+    the database answers 400 with a message, on both databases (never 500)."""
+    for name, method, path, data, status in TEXTUAL:
+        response = _call(world.clients[name], method, path, data)
+        assert response.status_code == status, (name, method, path, response.status_code)
+    token = people_token(engine, "an.vlaio")
+    api = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    for path in (
+        "/api/v1/cases?status=%00",
+        "/api/v1/registrations/DV%00",
+        "/api/v1/registrations?status=a%00",
+        "/api/v1/tasks/a%00b",
+        "/api/v1/processes/a%00b/form",
+    ):
+        response = api.get(path, headers=headers)
+        assert response.status_code == 400 and response.is_json, (path, response.status_code)
+        assert response.get_json()["message"], path  # says what is wrong
