@@ -93,18 +93,19 @@ def _grant(session: Session, person: Person, role: str, by: int | None, now: dat
 
 def grant_provider_profile(session: Session, admin: Person, person: Person, now: datetime) -> None:
     """The local administrator gives a colleague the provider profile (same organisation only)."""
-    _check_local_admin(session, admin, person)
+    check_local_admin(session, admin, person)
     _grant(session, person, PROVIDER_PROFILE, admin.id, now)
 
 
 def revoke_provider_profile(session: Session, admin: Person, person: Person) -> None:
-    _check_local_admin(session, admin, person)
+    check_local_admin(session, admin, person)
     session.execute(
         delete(RoleGrant).where(RoleGrant.person_id == person.id, RoleGrant.role == PROVIDER_PROFILE)
     )
 
 
-def _check_local_admin(session: Session, admin: Person, person: Person) -> None:
+def check_local_admin(session: Session, admin: Person, person: Person) -> None:
+    """Raise ``RightsError`` unless ``admin`` may grant or revoke ``person``'s provider profile."""
     if "lokale_beheerder" not in roles_of(session, admin):
         raise RightsError("only a local administrator can grant or revoke the provider profile")
     if admin.organisation_id != person.organisation_id:

@@ -41,7 +41,10 @@ def test_an_auditor_makes_a_key_uses_it_and_revokes_it(app: Flask, engine: Engin
     assert post(other, f"/account/sleutels/{row.id}/intrekken", {}).status_code == 404
     assert auditor.post(f"/account/sleutels/{row.id}/intrekken").status_code == 400, "CSRF token needed"
     assert api.get("/api/v1/cases", headers=headers).status_code == 200
-    revoked = post(auditor, f"/account/sleutels/{row.id}/intrekken", {})
+    asked = post(auditor, f"/account/sleutels/{row.id}/intrekken", {})  # first: are you sure?
+    assert asked.status_code == 200 and "Ja, intrekken" in asked.get_data(as_text=True)
+    assert api.get("/api/v1/cases", headers=headers).status_code == 200, "not revoked yet"
+    revoked = post(auditor, f"/account/sleutels/{row.id}/intrekken", {"confirmed": "1"})
     assert revoked.status_code == 302
     assert api.get("/api/v1/cases", headers=headers).status_code == 401
     assert "is ingetrokken" in auditor.get("/account/sleutels").get_data(as_text=True)

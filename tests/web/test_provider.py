@@ -226,7 +226,13 @@ def test_the_local_administrator_revokes_and_cannot_touch_another_organisation(
         jan_id = db.query(Person).filter_by(username="jan.acme").one().id
         piet_id = db.query(Person).filter_by(username="piet.andere").one().id
     assert "piet.andere" not in admin.get("/aanbieder/gebruikers").get_data(as_text=True)
-    assert post(admin, f"/aanbieder/gebruikers/{jan_id}", {"action": "revoke"}).status_code == 302
+    asked = post(admin, f"/aanbieder/gebruikers/{jan_id}", {"action": "revoke"})  # first: are you sure?
+    question = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "Het profiel dienstverlener intrekken?" in question
+    assert 'name="confirmed" value="1"' in question and "Ja, intrekken" in question
+    assert client_of(app, "jan.acme").get("/aanbieder/aanvragen/nieuw").status_code == 200, "not yet"
+    confirmed = post(admin, f"/aanbieder/gebruikers/{jan_id}", {"action": "revoke", "confirmed": "1"})
+    assert confirmed.status_code == 302
     assert client_of(app, "jan.acme").get("/aanbieder/aanvragen/nieuw").status_code == 403
     assert post(admin, f"/aanbieder/gebruikers/{piet_id}", {"action": "revoke"}).status_code == 403
     assert post(admin, f"/aanbieder/gebruikers/{piet_id}", {"action": "grant"}).status_code == 403

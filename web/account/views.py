@@ -41,6 +41,11 @@ EN: dict[str, str] = {
     "Omschrijving: is verplicht.": "Description: is required.",
     "Omschrijving: is te lang (hoogstens %d tekens).": "Description: is too long (at most %d characters).",
     "U hebt al %d sleutels; trek er eerst een in.": "You already have %d keys; revoke one first.",
+    "Sleutel intrekken": "Revoke the key",
+    "Wat de sleutel '%s' gebruikt, krijgt daarna geen toegang meer. Intrekken?": "Whatever uses the key "
+    "'%s' loses its access. Revoke it?",
+    "Ja, intrekken": "Yes, revoke",
+    "Annuleren": "Cancel",
 }
 
 
@@ -78,7 +83,21 @@ def tokens() -> Any:
 def revoke(token_id: int) -> Any:
     with engine().transaction() as db:
         mine = {t.id: t.label for t in people.tokens_of(db, g.person)}
-        if token_id not in mine or not people.revoke_token(db, g.person, token_id):
+        if token_id not in mine:
+            abort(404)
+        if request.form.get("confirmed") != "1":
+            return render_template(
+                "confirm.html",
+                title=translate("Sleutel intrekken"),
+                question=translate(
+                    "Wat de sleutel '%s' gebruikt, krijgt daarna geen toegang meer. Intrekken?"
+                )
+                % mine[token_id],
+                yes=translate("Ja, intrekken"),
+                fields={},
+                back=url_for("account.tokens"),
+            )
+        if not people.revoke_token(db, g.person, token_id):
             abort(404)
     flash(translate("De sleutel '%s' is ingetrokken.") % mine[token_id])
     return redirect(url_for("account.tokens"))

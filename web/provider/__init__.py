@@ -78,6 +78,11 @@ TEXTS: dict[str, str] = {
     "Rollen": "Roles",
     "Recht toekennen": "Grant the right",
     "Recht intrekken": "Revoke the right",
+    "%s zal geen aanvragen en taken van uw organisatie meer behandelen. Het profiel dienstverlener "
+    "intrekken?": "%s will no longer handle your organisation's applications and tasks. Revoke the "
+    "provider profile?",
+    "Ja, intrekken": "Yes, revoke",
+    "Annuleren": "Cancel",
     "ja": "yes",
     "nee": "no",
     "%s kreeg het profiel dienstverlener.": "%s was given the provider profile.",

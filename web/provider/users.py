@@ -55,14 +55,28 @@ def set_right(person_id: int) -> Any:
         person = db.get(Person, person_id)
         if admin is None or person is None:
             abort(404)
+        name = person.name
         try:
             if action == "grant":
                 people.grant_provider_profile(db, admin, person, now())
+            elif request.form.get("confirmed") != "1":  # checked first, then asked: are you sure?
+                people.check_local_admin(db, admin, person)
+                return render_template(
+                    "confirm.html",
+                    title=translate("Recht intrekken"),
+                    question=translate(
+                        "%s zal geen aanvragen en taken van uw organisatie meer behandelen. Het profiel "
+                        "dienstverlener intrekken?"
+                    )
+                    % name,
+                    yes=translate("Ja, intrekken"),
+                    fields={"action": "revoke"},
+                    back=url_for("provider.users"),
+                )
             else:
                 people.revoke_provider_profile(db, admin, person)
         except people.RightsError:
             abort(403)
-        name = person.name
     if action == "grant":
         flash(translate("%s kreeg het profiel dienstverlener.") % name)
     else:
