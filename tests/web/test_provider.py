@@ -284,3 +284,21 @@ def test_a_renewal_needs_a_new_audit_and_shows_the_end_date(app: Flask, engine: 
     assert "wait_renewal" in detail.active_elements
     page = client_of(app, "jan.acme").get(f"/aanbieder/aanvragen/{case}").get_data(as_text=True)
     assert f"De registratie loopt tot {until}." in page and "nieuwe audit" in page and number in page
+
+
+def test_a_stopped_registration_has_no_certificate_to_download(app: Flask, engine: Engine) -> None:
+    """A stopped (or expired) registration's old certificate is not handed out as if it were valid: the
+    download answers 410 with the reason in words, and the list says there is no valid certificate."""
+    grant(engine, "jan.acme")
+    _, number = registered(engine, "APP-C-000001")
+    jan = client_of(app, "jan.acme")
+    assert jan.get(f"/aanbieder/registraties/{number}/attest.pdf").status_code == 200
+    with engine.transaction() as db:
+        [reg] = [r for r in register.all_registrations(db, None) if r.number == number]
+        reg.status = "stopped"  # as the starter route's missed deadline does (tests/procedures)
+    gone = jan.get(f"/aanbieder/registraties/{number}/attest.pdf")
+    text = gone.get_data(as_text=True)
+    assert gone.status_code == 410 and gone.mimetype == "text/html"
+    assert f"De registratie {number} is stopgezet: er is geen geldig attest meer." in text
+    overview = jan.get("/aanbieder/").get_data(as_text=True)
+    assert "Geen geldig attest meer" in overview and f"/registraties/{number}/attest.pdf" not in overview

@@ -82,6 +82,11 @@ TEXTS: dict[str, str] = {
     "intrekken?": "%s will no longer handle your organisation's applications and tasks. Revoke the "
     "provider profile?",
     "Ja, intrekken": "Yes, revoke",
+    "Geen geldig attest": "No valid certificate",
+    "Geen geldig attest meer": "No valid certificate any more",
+    "De registratie %s is %s: er is geen geldig attest meer. Een kmo kan u voor deze dienst niet meer met "
+    "de kmo-portefeuille betalen.": "Registration %s is %s: there is no valid certificate any more. A small "
+    "firm can no longer pay you for this service with the kmo-portefeuille.",
     "Annuleren": "Cancel",
     "ja": "yes",
     "nee": "no",

@@ -14,6 +14,7 @@ from tasks.validation import format_enterprise_number
 
 from ..access import organisation_of, require_case, visible_cases, waits_for_renewal_audit
 from ..auth import engine, roles_required
+from ..i18n import translate
 from . import bp, casework
 
 VIEWERS = ("dienstverlener", "lokale_beheerder")
@@ -28,6 +29,12 @@ def registrations_of(db: Session, enterprise_number: str | None) -> list[Registr
         .order_by(Registration.number)
     )
     return list(db.scalars(query))
+
+
+NO_CERTIFICATE = (
+    "De registratie %s is %s: er is geen geldig attest meer. Een kmo kan u voor deze dienst niet meer met "
+    "de kmo-portefeuille betalen."
+)
 
 
 def _registration_rows(regs: list[Registration]) -> list[dict[str, Any]]:
@@ -129,6 +136,10 @@ def certificate_pdf(number: str) -> Any:
         org = organisation_of(db, g.person)
         if not org.enterprise_number or reg.enterprise_number != org.enterprise_number:
             abort(403)
+        if reg.status not in register.RUNNING:  # a stopped or expired registration has no valid certificate
+            status = casework.word(casework.REGISTRATION_STATUS, reg.status).lower()
+            text = translate(NO_CERTIFICATE) % (reg.number, status)
+            return render_template("error.html", code=410, title="Geen geldig attest", text=text), 410
         cert = certificate.latest(db, reg)
         if cert is None:
             abort(404)
