@@ -196,6 +196,20 @@ def test_a_whole_registration_through_the_pages_of_every_party(app: Flask, engin
     inbox = an.get("/vlaio/").get_data(as_text=True)
     [decide] = links(inbox, "/vlaio/taken/")
     assert "Beslissen over registratie" in inbox
+    # The decision page says the case in words: scores as a table, no raw data, nothing decided yet.
+    page = an.get(decide).get_data(as_text=True)
+    start = page.index('<table class="data">')
+    data = page[start : page.index('<table class="history">', start)]
+    table = page[
+        page.index('<table class="scores">') : page.index("</table>", page.index('<table class="scores">'))
+    ]
+    assert table.count("T - toereikend") == len(MODULES) and table.count("V - volkomen") == len(MODULES)
+    assert "Conformiteit" in table and "Aantoonbaarheid" in table
+    assert "Opleiding" in page and "0566.988.259" in page and "Volledige audit" in page and "Positief" in page
+    assert '["training"]' not in data and "{&#34;" not in data and "{'" not in data
+    for raw in (">training<", ">full<", ">positive<", ">approve<", ">dnv<", ">True<", ">False<"):
+        assert raw not in data, raw
+    assert 'title="decision"' not in data, "this task's own decision is not shown as decided"
     assert post(an, decide, {"decision": "approve", "decision_note": "Audit positief"}).status_code == 302
 
     # Jan sees the registration and downloads its certificate.

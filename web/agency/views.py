@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from engine.errors import Claimed, Conflict, Forbidden, InvalidInput, NotFound
 from engine.views import TaskView
+from tasks.models import AuditBureau
 
 from .. import formrender
 from ..access import require_case
 from ..auth import engine, roles_required
 from ..i18n import translate
-from ..provider import casework
+from ..provider import casework, wording
 from . import bp
 
 STAFF = ("vlaio", "beheerder")
@@ -112,6 +114,7 @@ def task(task_id: str) -> Any:
             abort(404)
         detail = require_case(db, eng, g.person, g.roles, view.instance_id)
         _, schema = eng.task_form(db, task_id)
+        bureaus = {b.code: b.name for b in db.scalars(select(AuditBureau))}
     schema = schema or {"type": "object", "properties": {}}
     ours = view.lane in (AGENCY_LANE, None)
     errors: dict[str, str] = {}
@@ -141,7 +144,8 @@ def task(task_id: str) -> Any:
         detail=detail,
         phase=casework.phase(detail),
         status=casework.word(casework.CASE_STATUS, detail.status),
-        data=casework.labelled(detail.data),
+        data=wording.case_data(detail.data, bureaus, hide=set(schema.get("properties", {}))),
+        aspects=wording.aspects(),
         schema=schema,
         fields=formrender.fields(schema),
         values=values,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask
 
 from .. import formrender, i18n
-from . import casework
+from . import casework, wording
 
 bp = Blueprint("provider", __name__, url_prefix="/aanbieder", template_folder="templates")
 
@@ -103,4 +103,4 @@ def init_app(app: Flask) -> None:
     from . import apply, renewal, users, views  # noqa: F401  (the routes register themselves on bp)
 
     app.register_blueprint(bp)
-    i18n.add_translations({**formrender.TEXTS, **casework.TEXTS, **TEXTS})
+    i18n.add_translations({**formrender.TEXTS, **casework.TEXTS, **wording.TEXTS, **TEXTS})

@@ -6,7 +6,6 @@ report, and the input a user task was made with (which service a declaration is 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -182,22 +181,6 @@ def expected_audit(detail: InstanceDetail) -> str:
     if element == "wait_report" and isinstance(expected, str):
         return expected
     return REPORT_WAITS.get(element, "full")
-
-
-def labelled(data: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(key, label in the current language, value as text) for each field, known fields first."""
-    order = {key: n for n, key in enumerate(DATA_LABELS)}
-    keys = sorted(data, key=lambda k: (order.get(k, len(order)), k))
-    return [(k, translate(DATA_LABELS[k]) if k in DATA_LABELS else k, shown(data[k])) for k in keys]
-
-
-def shown(value: Any) -> str:
-    """A data value as text (lists and objects as compact JSON); the template escapes it."""
-    if value is None:
-        return "-"
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return str(value)
 
 
 def task_input(engine: Any, db: Session, task_id: str) -> dict[str, Any]:
