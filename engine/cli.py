@@ -89,9 +89,7 @@ def run(
     logging.getLogger("kmop").setLevel(logging.INFO)
     args = commands.parser(description).parse_args(argv)
     try:
-        eng = engine or make_engine()
-        _zone["shown"] = ZoneInfo(eng.settings.timezone)
-        args.handler(eng, args)
+        args.handler(engine or make_engine(), args)
         return 0
     except Conflict as exc:
         print(f"kmop: conflict: {exc.message}", file=sys.stderr)
@@ -159,9 +157,6 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-_zone: dict[str, ZoneInfo] = {"shown": ZoneInfo("UTC")}  # the engine's settings.timezone, set by ``run``
-
-
-def when(value: datetime | None) -> str:
-    """A moment in the zone kmop shows times in, with the zone: ``01/12/2028 00:00:00 CET``."""
-    return value.astimezone(_zone["shown"]).strftime("%d/%m/%Y %H:%M:%S %Z") if value else "-"
+def when(value: datetime | None, zone: ZoneInfo) -> str:
+    """A moment in ``zone`` (``Settings.zone``), with the zone: ``01/12/2028 00:00:00 CET``."""
+    return value.astimezone(zone).strftime("%d/%m/%Y %H:%M:%S %Z") if value else "-"

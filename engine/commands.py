@@ -60,6 +60,7 @@ def cmd_deploy(eng: Engine, args: argparse.Namespace) -> None:
 
 
 def cmd_processes(eng: Engine, args: argparse.Namespace) -> None:
+    zone = eng.settings.zone
     with eng.transaction(write=False) as session:
         rows = eng.processes(session)
     show(
@@ -67,7 +68,7 @@ def cmd_processes(eng: Engine, args: argparse.Namespace) -> None:
         rows,
         lambda rs: table(
             [
-                [r.process_key, str(r.version), r.name or "", when(r.deployed_at), ", ".join(r.files)]
+                [r.process_key, str(r.version), r.name or "", when(r.deployed_at, zone), ", ".join(r.files)]
                 for r in rs
             ],
             ["PROCESS", "VERSION", "NAME", "DEPLOYED", "FILES"],
@@ -89,6 +90,7 @@ def cmd_start(eng: Engine, args: argparse.Namespace) -> None:
 
 
 def cmd_instances(eng: Engine, args: argparse.Namespace) -> None:
+    zone = eng.settings.zone
     with eng.transaction(write=False) as session:
         rows = eng.instances(session, status=args.status, process_key=args.process)
     show(
@@ -102,7 +104,7 @@ def cmd_instances(eng: Engine, args: argparse.Namespace) -> None:
                     str(r.version),
                     r.business_key or "-",
                     r.status,
-                    when(r.updated_at),
+                    when(r.updated_at, zone),
                     ", ".join(r.waiting_at) or "-",
                 ]
                 for r in rs
@@ -113,6 +115,7 @@ def cmd_instances(eng: Engine, args: argparse.Namespace) -> None:
 
 
 def cmd_show(eng: Engine, args: argparse.Namespace) -> None:
+    zone = eng.settings.zone
     with eng.transaction(write=False) as session:
         detail = eng.show(session, args.id)
 
@@ -123,11 +126,11 @@ def cmd_show(eng: Engine, args: argparse.Namespace) -> None:
             f"data: {json.dumps(d.data, ensure_ascii=False)}",
             "ready tasks:",
         ]
-        out += [f"  {t.id}  {t.name} [{t.lane or '-'}] due {when(t.due_at)}" for t in d.ready_tasks] or [
-            "  -"
-        ]
+        out += [
+            f"  {t.id}  {t.name} [{t.lane or '-'}] due {when(t.due_at, zone)}" for t in d.ready_tasks
+        ] or ["  -"]
         out += ["timers:"] + (
-            [f"  {t.element_id} ({t.kind}) due {when(t.due_at)}" for t in d.timers] or ["  -"]
+            [f"  {t.element_id} ({t.kind}) due {when(t.due_at, zone)}" for t in d.timers] or ["  -"]
         )
         out += ["waiting for messages:"] + (
             [f"  {s.message_name} (key {s.correlation_key})" for s in d.subscriptions] or ["  -"]
@@ -136,7 +139,7 @@ def cmd_show(eng: Engine, args: argparse.Namespace) -> None:
             [f"  #{i.id} {i.element_id}: {i.message} ({i.status})" for i in d.incidents] or ["  -"]
         )
         out += ["history:"] + [
-            f"  {when(h.at)} {h.event} {h.element_id or ''} {h.actor or ''}" for h in d.history
+            f"  {when(h.at, zone)} {h.event} {h.element_id or ''} {h.actor or ''}" for h in d.history
         ]
         return "\n".join(out)
 
@@ -144,6 +147,7 @@ def cmd_show(eng: Engine, args: argparse.Namespace) -> None:
 
 
 def cmd_tasks(eng: Engine, args: argparse.Namespace) -> None:
+    zone = eng.settings.zone
     with eng.transaction(write=False) as session:
         rows = eng.tasks(session, instance_id=args.instance, lane=args.lane)
     show(
@@ -156,7 +160,7 @@ def cmd_tasks(eng: Engine, args: argparse.Namespace) -> None:
                     str(r.instance_id),
                     r.name,
                     r.lane or "-",
-                    when(r.due_at) + (" OVERDUE" if r.overdue else ""),
+                    when(r.due_at, zone) + (" OVERDUE" if r.overdue else ""),
                 ]
                 for r in rs
             ],
@@ -180,13 +184,14 @@ def cmd_message(eng: Engine, args: argparse.Namespace) -> None:
 
 
 def cmd_timers(eng: Engine, args: argparse.Namespace) -> None:
+    zone = eng.settings.zone
     with eng.transaction(write=False) as session:
         rows = eng.timers(session)
     show(
         args,
         rows,
         lambda rs: table(
-            [[str(r.instance_id), r.element_id, r.kind, when(r.due_at)] for r in rs],
+            [[str(r.instance_id), r.element_id, r.kind, when(r.due_at, zone)] for r in rs],
             ["INSTANCE", "ELEMENT", "KIND", "DUE"],
         ),
     )

@@ -30,11 +30,15 @@ class Settings:
     script_memory_mb: int = 1024  # the address space of a script host (engine/script_host.py)
     workflow_cache: int = 256  # workflows of recent runs kept in memory per process (0: always load)
     bpmn_dir: Path = PROJECT_ROOT / "bpmn"
-    timezone: str = "Europe/Brussels"  # the zone times are shown in (they are stored in UTC)
+    timezone: str = "Europe/Brussels"  # the zone the command line shows times in (stored in UTC)
     # Replay mode: forget every in-process cache but the parsed blueprints at the start of each
     # transaction, as if every step ran in a new process, and check after each run that a load rebuilds
     # the workflow's specs exactly. For tests (``pytest --replay``) and for chasing restart bugs.
     replay: bool = False
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:

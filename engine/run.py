@@ -37,7 +37,7 @@ class Runtime:
 
     settings: Settings
     registry: ServiceRegistry
-    send_message: MessageSender | None = None  # how a message one instance throws reaches another
+    send_message: MessageSender  # how a message one instance throws reaches another
     specs: SpecCache = field(init=False)
     workflows: WorkflowCache = field(init=False)
 

@@ -168,8 +168,6 @@ def _deliver_thrown(run: Run) -> None:
     if not run.thrown:
         return
     send = run.runtime.send_message
-    if send is None:
-        raise RuntimeError("the runtime has no message sender: a thrown message cannot be delivered")
     depth = _DELIVERY_DEPTH.get()
     if depth >= 10:
         log.error("instance %s: messages bounce between instances; stopped after 10 hops", run.inst.id)

@@ -22,6 +22,11 @@ def new_application_key(session: Session, now: datetime) -> str:
     year = now.astimezone(BRUSSELS).year
     while True:
         key = f"APP-{year}-{secrets.token_hex(3).upper()}"
-        taken = session.scalar(select(ProcessInstance.id).where(ProcessInstance.business_key == key).limit(1))
-        if taken is None:
+        if not key_in_use(session, key):
             return key
+
+
+def key_in_use(session: Session, key: str) -> bool:
+    """Whether a case (of any process, open or ended) has this business key."""
+    found = session.scalar(select(ProcessInstance.id).where(ProcessInstance.business_key == key).limit(1))
+    return found is not None

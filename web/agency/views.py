@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from engine.errors import Claimed, Conflict, Forbidden, InvalidInput, NotFound
 from engine.views import TaskView
@@ -114,7 +113,8 @@ def task(task_id: str) -> Any:
             abort(404)
         detail = require_case(db, eng, g.person, g.roles, view.instance_id)
         _, schema = eng.task_form(db, task_id)
-        bureaus = {b.code: b.name for b in db.scalars(select(AuditBureau))}
+        bureau = db.get(AuditBureau, str(detail.data.get("audit_bureau") or ""))
+        bureaus = {bureau.code: bureau.name} if bureau is not None else {}
     schema = schema or {"type": "object", "properties": {}}
     ours = view.lane in (AGENCY_LANE, None)
     errors: dict[str, str] = {}

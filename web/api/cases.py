@@ -7,14 +7,13 @@ from typing import Any
 
 from flask import abort, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
-from engine.models import ProcessInstance, is_id
+from engine.models import is_id
 from engine.views import InstanceDetail, TaskView
-from tasks.keys import new_application_key
+from tasks.keys import key_in_use, new_application_key
 from tasks.validation import FieldError, normalize_enterprise_number
 
 from .. import access
@@ -51,7 +50,7 @@ def start(key: str) -> ResponseReturnValue:
     with engine().transaction() as db:
         if business_key is None:
             business_key = new_application_key(db, clock.now())
-        elif _key_in_use(db, business_key):
+        elif key_in_use(db, business_key):
             raise Conflict(f"the business key '{business_key}' is already used by another case")
         summary = engine().start(db, key, data, business_key=business_key, actor=who.username)
     response = jsonify(summary.to_dict())
@@ -84,11 +83,6 @@ def _check_own_application(who: Caller, key: str, data: dict[str, Any]) -> None:
         return
     if number != who.enterprise_number:
         raise Forbidden("a provider can apply only for its own organisation's enterprise number")
-
-
-def _key_in_use(db: Session, key: str) -> bool:
-    found = db.scalar(select(ProcessInstance.id).where(ProcessInstance.business_key == key).limit(1))
-    return found is not None
 
 
 # ------------------------------------------------------------------------------------------- cases

@@ -24,10 +24,10 @@ from ..access import (
 from ..auth import engine, roles_required
 from ..formrender import Field, Option
 from ..i18n import translate
-from ..provider import casework
+from ..provider import casework, wording
 from . import bp
 
-ASPECTS = {"conformity": "Conformiteit", "demonstrability": "Aantoonbaarheid"}
+ASPECTS = casework.ASPECTS
 REPORT_ID_HINT = "Uw eigen kenmerk van het rapport; hetzelfde rapport twee keer indienen telt één keer."
 REPORT_ID_USED = (
     "Rapportnummer: %s werd al gebruikt voor een ander rapport; geef dit rapport een eigen nummer."
@@ -40,6 +40,7 @@ DEADLINE_HINT = "Alleen bij een voorwaardelijk resultaat (een G-score). Zonder d
 
 
 def _row(d: InstanceDetail) -> dict[str, Any]:
+    waiting = casework.waiting_report(d)
     return {
         "id": d.id,
         "key": d.business_key,
@@ -47,7 +48,7 @@ def _row(d: InstanceDetail) -> dict[str, Any]:
         "services": [casework.word(casework.SERVICES, s) for s in d.data.get("services") or []],
         "hours": d.data.get("audit_hours"),
         "phase": casework.phase(d),
-        "waiting": casework.waiting_report(d),
+        "waiting": waiting,
         "expected": casework.word(casework.AUDIT_TYPES, casework.expected_audit(d)),
         "report_id": d.data.get("report_id"),
         "deadline": d.data.get("follow_up_deadline")
@@ -66,14 +67,7 @@ def submitted(d: InstanceDetail, code: str | None) -> dict[str, Any] | None:
     return {
         "report_id": d.data["report_id"],
         "audit_type": casework.word(casework.AUDIT_TYPES, d.data.get("audit_type")),
-        "rows": [
-            (
-                casework.word(casework.MODULES, module),
-                [casework.word(casework.SCORES, (scores.get(module) or {}).get(a)) for a in ASPECTS],
-            )
-            for module in casework.MODULES
-            if module in scores
-        ],
+        "rows": wording.score_rows(scores),
         "deadline": d.data.get("follow_up_deadline"),
     }
 
@@ -216,7 +210,7 @@ def report(instance_id: int) -> Any:
         modules=modules,
         deadline=deadline,
         submitted=submitted(detail, code),
-        aspects=[translate(w) for w in ASPECTS.values()],
+        aspects=wording.aspects(),
         known=[f.name for f in shown] + [f"scores.{m}" for m in casework.MODULES],
         values=values,
         errors=errors,

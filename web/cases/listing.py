@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.models import MAX_ID, InstanceAttribute
+from engine.models import InstanceAttribute, is_id
 from engine.views import InstanceSummary
 
 STATUSES = ("running", "waiting", "error", "suspended", "completed", "cancelled")
@@ -32,7 +32,7 @@ class Filters:
         status = (args.get("status") or "").strip()
         return cls(
             process=(args.get("process") or "").strip() or None,
-            version=int(version) if version.isdigit() and int(version) <= MAX_ID else None,
+            version=int(version) if version.isdigit() and is_id(int(version)) else None,
             status=status if status in STATUSES else None,
             waiting_at=(args.get("waiting_at") or "").strip() or None,
             overdue=args.get("overdue") in ("1", "on", "true"),
@@ -65,14 +65,16 @@ def list_cases(db: Session, engine: Any, filters: Filters, now: datetime) -> Lis
         waiting_at=filters.waiting_at,
         overdue_at=now if filters.overdue else None,
     )
-    ids = [s.id for s in summaries]
-    late = engine.overdue(db, now, ids)
+    late = engine.overdue(db, now, [s.id for s in summaries])
+    ended = [s.id for s in summaries if s.status == "completed"]  # refused: ended, with a reason
     refused = set(
         db.scalars(
             select(InstanceAttribute.instance_id).where(
-                InstanceAttribute.name == "refusal_reason", InstanceAttribute.instance_id.in_(ids)
+                InstanceAttribute.name == "refusal_reason", InstanceAttribute.instance_id.in_(ended)
             )
         )
+        if ended
+        else ()
     )
     deployed = engine.processes(db)
     return Listing(

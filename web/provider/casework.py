@@ -58,6 +58,7 @@ MODULES = {
     "knowledge": "Kennis van de kmo-portefeuille",
     "integrity": "Integriteit",
 }
+ASPECTS = {"conformity": "Conformiteit", "demonstrability": "Aantoonbaarheid"}
 SCORES = {"B": "B - beperkt", "G": "G - gedeeltelijk", "T": "T - toereikend", "V": "V - volkomen"}
 
 # Process data in words, in the order a case handler reads it (keys of the data dictionary first, then

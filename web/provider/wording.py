@@ -16,7 +16,6 @@ from . import casework
 PROVIDER_TYPES = {"private": "Privé", "public": "Publiek"}
 OUTCOMES = {"positive": "Positief", "conditional": "Voorwaardelijk", "negative": "Negatief"}
 DECISIONS = {"approve": "Goedkeuren", "reject": "Weigeren"}
-ASPECTS = {"conformity": "Conformiteit", "demonstrability": "Aantoonbaarheid"}
 
 TEXTS: dict[str, str] = {
     "Privé": "Private",
@@ -61,7 +60,7 @@ def case_data(
         label = translate(casework.DATA_LABELS[key]) if key in casework.DATA_LABELS else key
         value = data[key]
         if key == "scores" and isinstance(value, dict):
-            shown.append(Shown(key, label, "", _scores(value)))
+            shown.append(Shown(key, label, "", score_rows(value)))
             continue
         say = WORDS.get(key)
         try:
@@ -73,15 +72,16 @@ def case_data(
 
 
 def aspects() -> list[str]:
-    return [translate(a) for a in ASPECTS.values()]
+    return [translate(a) for a in casework.ASPECTS.values()]
 
 
-def _scores(scores: dict[str, Any]) -> list[tuple[str, str, str]]:
+def score_rows(scores: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(module, conformity, demonstrability) in words, the data dictionary's modules first."""
     rows = []
     known = [m for m in casework.MODULES if m in scores]
     for module in known + [m for m in scores if m not in casework.MODULES]:
         given = scores.get(module) or {}
-        marks = [casework.word(casework.SCORES, given.get(a)) if given.get(a) else "-" for a in ASPECTS]
+        marks = [casework.word(casework.SCORES, given.get(a)) for a in casework.ASPECTS]  # "-": not scored
         rows.append((casework.word(casework.MODULES, module), marks[0], marks[1]))
     return rows
 
@@ -99,7 +99,7 @@ def _plain(value: Any) -> str:
 
 
 def _words(table: dict[str, str]) -> Callable[[Any, Mapping[str, str]], str]:
-    return lambda value, _: casework.word(table, value) if value else "-"
+    return lambda value, _: casework.word(table, value)
 
 
 def _services(value: Any, _: Mapping[str, str]) -> str:
