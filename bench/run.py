@@ -10,7 +10,8 @@ section uses a fresh database: SQLite files in a temporary directory, and on Pos
 
 This module parses the flags, runs the sections in order and prints the summary. The sections live in
 ``bench.throughput`` (1), ``bench.storage`` (2), ``bench.save_cost`` (3), ``bench.timers`` (4, 4b) and
-``bench.profiling`` (``--profile``); the summary table in ``bench.summary``; what they share (sizes,
+``bench.lists`` (5, the list pages on a large database), ``bench.profiling`` (``--profile``); the
+summary table in ``bench.summary``; what they share (sizes,
 ``Databases``, output helpers) in ``bench.common``, which imports none of them.
 """
 
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import DEFAULT, PG_ADMIN_URL, QUICK, Databases, Sizes, pg_available, say
+from bench.lists import pages, print_lists
 from bench.profiling import print_profile, profile_start
 from bench.save_cost import print_save_cost, save_cost
 from bench.storage import print_storage, storage
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--profile", action="store_true", help="cProfile the kmop start path and print the top 15"
     )
     ap.add_argument("--timers", type=int, help="number of timers (default 10,000; --quick 150)")
+    ap.add_argument("--lists", type=int, help="cases for the list pages (default 100,000; --quick 200)")
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else DEFAULT
     if args.timers:
@@ -90,6 +93,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.pg:
             fig["timers"]["postgres"] = timers(dbs, dbs.postgres("timers"), sizes, workers=2)
             print_timers("PostgreSQL, two worker processes (SKIP LOCKED)", fig["timers"]["postgres"])
+
+        cases = args.lists or (200 if args.quick else 100_000)
+        rounds = 5 if args.quick else 30
+        if args.pg:
+            fig["lists"] = {"postgres": pages(dbs, dbs.postgres("lists"), cases, rounds)}
+            print_lists("PostgreSQL", fig["lists"]["postgres"])
+        else:
+            fig["lists"] = {"sqlite": pages(dbs, dbs.sqlite("lists"), cases, rounds)}
+            print_lists("SQLite", fig["lists"]["sqlite"])
 
         if args.profile:
             fig["profile"] = profile_start(dbs, sizes)

@@ -80,4 +80,11 @@ def summary_table(fig: dict[str, Any], sizes: Sizes) -> list[str]:
         f"| {n:,} timers due at once ({workers}): lateness, drain rate | {timer_cell(sq)} |"
         f" {timer_cell(pgt)} |"
     )
+    for backend, f in fig.get("lists", {}).items():
+        worst = max(v for k, v in f.items() if k.endswith("_ms") and not k.startswith("baseline"))
+        cell = f"{worst:.1f} ms / {f['baseline_primary_key_ms']:.2f} ms"
+        cells = f"| {cell} |" if backend == "postgres" else f"{cell} | |"
+        lines.append(
+            f"| list pages on {f['cases']:,} cases: worst page p95 / primary-key fetch p95 | {cells}"
+        )
     return lines

@@ -99,6 +99,7 @@ class ProcessVersion(Base):
     deployed_at: Mapped[datetime]
 
 
+_READY = text("status = 'ready'")
 _OPEN_WITH_KEY = text("business_key IS NOT NULL AND status NOT IN ('completed', 'cancelled')")
 
 
@@ -106,6 +107,7 @@ class ProcessInstance(Base):
     __tablename__ = "process_instance"
     # One open case per process and business key (messages find a case by its key); ended cases keep theirs.
     __table_args__ = (
+        Index("ix_instance_due", "due_at", "id"),
         Index(
             "uq_instance_open_business_key",
             "process_key",
@@ -128,13 +130,17 @@ class ProcessInstance(Base):
     ended_at: Mapped[datetime | None]
     # The registry's search fields as the last run left them (None: not indexed since kmop indexes).
     search: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    # The earliest due date of its ready user tasks and waiting timers, as the last run left them (None
+    # when nothing it waits for has one, or it ended): lists filter and sort by it.
+    due_at: Mapped[datetime | None]
 
 
 class InstanceAttribute(Base):
     """One search field of an instance (``ServiceRegistry.register_search_field``), to find cases by."""
 
     __tablename__ = "instance_attribute"
-    __table_args__ = (Index("ix_instance_attribute_lookup", "name", "value"),)
+    # finds instances by a field's value, and reads them in the field's order (ties by instance)
+    __table_args__ = (Index("ix_instance_attribute_value", "name", "value", "instance_id"),)
     instance_id: Mapped[int] = mapped_column(
         ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True
     )
@@ -157,7 +163,18 @@ class UserTask(Base):
     """The inbox projection: one row per user task that became ready."""
 
     __tablename__ = "user_task"
-    __table_args__ = (Index("ix_user_task_open", "status", "lane"),)
+    __table_args__ = (
+        Index("ix_user_task_open", "status", "lane"),
+        # one page of the ready tasks (of a lane), soonest due first: read in index order
+        Index(
+            "ix_user_task_ready_lane_due", "lane", "due_at", "created_at", "id",
+            sqlite_where=_READY, postgresql_where=_READY,
+        ),
+        Index(
+            "ix_user_task_ready_due", "due_at", "created_at", "id",
+            sqlite_where=_READY, postgresql_where=_READY,
+        ),
+    )  # fmt: skip
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the SpiffWorkflow task id
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
     element_id: Mapped[str] = mapped_column(String(200))

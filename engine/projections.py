@@ -146,8 +146,11 @@ def form_of(task: Any) -> str | None:
     return None
 
 
-def _due_of(task: Any, timers: dict[str, WaitingTimer], now: datetime) -> datetime | None:
-    """A user task is due when the earliest boundary timer on it fires (or per its ``due`` property)."""
+def _due_of(
+    task: Any, timers: dict[str, WaitingTimer], now: datetime, since: datetime | None = None
+) -> datetime | None:
+    """A user task is due when the earliest boundary timer on it fires, or its ``due`` property (an ISO
+    8601 duration) after the moment it became ready (see :func:`ready_at`)."""
     parent = task.parent
     siblings = parent.children if parent is not None else []
     dues = [timers[str(s.id)].due_at for s in siblings if str(s.id) in timers]
@@ -155,10 +158,48 @@ def _due_of(task: Any, timers: dict[str, WaitingTimer], now: datetime) -> dateti
     if props.get("due"):
         try:
             parsed = TimerEventDefinition.parse_iso_duration(str(props["due"]).strip("\"'"))
-            dues.append(now + TimerEventDefinition.get_timedelta_from_start(parsed, now))
+            start = ready_at(task, now, since)
+            dues.append(start + TimerEventDefinition.get_timedelta_from_start(parsed, start))
         except Exception:
             pass  # an unreadable due property is shown as no due date, never an error in the run
     return min(dues) if dues else None
+
+
+_MAX_WALK = 1000
+
+
+def ready_at(task: Any, now: datetime, since: datetime | None = None) -> datetime:
+    """When a task that became ready in this run did so, on kmop's clock.
+
+    A run that catches up fires each overdue timer at its own moment and runs on from there (runner's
+    ``fire_timers``), so a task set off by a timer became ready when that timer fell due, not at the run's
+    ``now``. SpiffWorkflow's own ``last_state_change`` is wall-clock time (``time.time()``), not kmop's
+    clock, so the moment is read from the task's past instead: walking back through what ran by itself
+    (service, script, gateway and call-activity tasks, into the calling process), the first task that
+    waited tells. A timer that fired after ``since`` (the instance's previous run; None for an instance
+    created in this run) gives its due time; a user task, a message or any other event, or a timer that
+    fired in an earlier run (a task held up by a failure and retried later), gives ``now``.
+    """
+    node = task
+    for _ in range(_MAX_WALK):
+        parent = node.parent
+        if parent is None:  # the start of a called process: go on from the call activity
+            parent_id = getattr(node.workflow, "parent_task_id", None)
+            top = getattr(node.workflow, "top_workflow", None)
+            parent = find_task(top, str(parent_id)) if parent_id is not None and top is not None else None
+            if parent is None:
+                return now
+        node = parent
+        if node.task_spec.manual:
+            return now
+        events = event_parts(node)
+        if any(isinstance(e, TimerEventDefinition) for e in events):
+            due = _timer_due(node)
+            fired_now = due is not None and due <= now and (since is None or due > since)
+            return due if fired_now and due is not None else now
+        if any(type(e).__name__ != "NoneEventDefinition" for e in events):
+            return now
+    return now
 
 
 @dataclass(frozen=True)
@@ -168,6 +209,7 @@ class Waiting:
     tasks: tuple[str, ...]
     timers: tuple[str, ...]
     messages: tuple[str, ...]
+    due_at: datetime | None = None  # the earliest due date of the ready user tasks and the timers
 
     @property
     def elements(self) -> list[str]:
@@ -198,8 +240,13 @@ def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime, fresh:
                 "completed" if task is not None and task.state == TaskState.COMPLETED else "cancelled"
             )
             row.completed_at = row.completed_at or now
+    dues: list[datetime | None] = [t.due_at for t in timers.values()]
     for tid, task in ready.items():
-        if tid not in open_rows:
+        if tid in open_rows:
+            dues.append(open_rows[tid].due_at)
+        else:
+            due = _due_of(task, timers, now, since=None if fresh else inst.updated_at)
+            dues.append(due)
             session.add(
                 UserTask(
                     id=tid,
@@ -210,7 +257,7 @@ def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime, fresh:
                     form=form_of(task),
                     status="ready",
                     created_at=now,
-                    due_at=_due_of(task, timers, now),
+                    due_at=due,
                 )
             )
 
@@ -250,6 +297,7 @@ def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime, fresh:
         tuple(element_id(t) for t in ready.values()),
         tuple(t.element_id for t in timers.values()),
         tuple(m.element_id for m in messages),
+        min((d for d in dues if d is not None), default=None),
     )
 
 
@@ -269,3 +317,18 @@ def clear(session: Session, instance_id: int) -> None:
     """Drop every waiting projection of an instance that ended or was cancelled."""
     session.execute(delete(WakeUp).where(WakeUp.instance_id == instance_id))
     session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == instance_id))
+
+
+def element_names(wf: Any) -> dict[str, str]:
+    """Every BPMN element's name by its id, for the workflow and its subprocesses (and each process key by
+    the process's name), so pages can say what a step is called instead of its id."""
+    names: dict[str, str] = {}
+    specs = [wf.spec, *getattr(wf, "subprocess_specs", {}).values()]
+    for spec in specs:
+        if getattr(spec, "name", None) and getattr(spec, "description", None):
+            names[str(spec.name)] = str(spec.description)
+        for task_spec in spec.task_specs.values():
+            bpmn_id, name = getattr(task_spec, "bpmn_id", None), getattr(task_spec, "bpmn_name", None)
+            if bpmn_id and name:
+                names[str(bpmn_id)] = str(name)
+    return names

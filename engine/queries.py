@@ -47,7 +47,7 @@ def find_instances(
         versions = select(ProcessVersion.id).where(ProcessVersion.version == version)
         query = query.where(ProcessInstance.process_version_id.in_(versions))
     if waiting_at:
-        query = query.where(ProcessInstance.id.in_(_waiting_at(waiting_at)))
+        query = query.where(ProcessInstance.id.in_(waiting_at_element(waiting_at)))
     if overdue_at is not None:
         query = query.where(ProcessInstance.id.in_(_overdue(overdue_at)))
     for name, value in (attributes or {}).items():
@@ -127,12 +127,12 @@ def _waiting_rows(instance_ids: list[int] | None = None) -> Any:
     return union_all(*parts)
 
 
-def _waiting_at(element_id: str) -> Any:
-    """Ids of the instances waiting at ``element_id``."""
+def waiting_at_element(*element_ids: str) -> Any:
+    """Ids of the instances waiting at one of ``element_ids``."""
     return union_all(
-        select(UserTask.instance_id).where(UserTask.element_id == element_id, UserTask.status == "ready"),
-        select(WakeUp.instance_id).where(WakeUp.element_id == element_id),
-        select(MessageSubscription.instance_id).where(MessageSubscription.element_id == element_id),
+        select(UserTask.instance_id).where(UserTask.element_id.in_(element_ids), UserTask.status == "ready"),
+        select(WakeUp.instance_id).where(WakeUp.element_id.in_(element_ids)),
+        select(MessageSubscription.instance_id).where(MessageSubscription.element_id.in_(element_ids)),
     )
 
 

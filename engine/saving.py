@@ -60,6 +60,7 @@ _SAVE_INSTANCE = (
         lock_version=bindparam("lock_version"),
         ended_at=bindparam("ended_at"),
         search=bindparam("search"),
+        due_at=bindparam("due_at"),
     )
 )
 _ATTRIBUTE_TABLE: Table = InstanceAttribute.__table__  # type: ignore[assignment]
@@ -94,6 +95,7 @@ def finish(run: Run, loaded: state.LoadedState, expected_version: int | None) ->
         "lock_version": new_version,
         "ended_at": ended_at,
         "search": search,
+        "due_at": None if status in ENDED else waiting.due_at,
     }
     current = expected_version if expected_version is not None else inst.lock_version
     result = session.connection().execute(_SAVE_INSTANCE, {**values, "b_id": inst.id, "b_version": current})

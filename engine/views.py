@@ -121,6 +121,8 @@ class InstanceDetail(_View):
     history: list[HistoryView]
     active_elements: list[str]
     completed_elements: list[str]
+    process_name: str | None = None
+    element_names: dict[str, str] = field(default_factory=dict)  # element id (and process key) -> name
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,7 @@ class InstancesMixin(EngineBase):
         inst = runner.execute(self.runtime, session, instance_id, action, actor=actor)
         assert inst is not None
         inst.status = "cancelled"
+        inst.due_at = None
         projections.clear(session, inst.id)
         for row in session.scalars(
             select(UserTask).where(UserTask.instance_id == inst.id, UserTask.status == "ready")

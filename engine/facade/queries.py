@@ -10,9 +10,9 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import clock, projections, queries, runner, state
+from .. import clock, pages, projections, queries, runner, state
 from ..errors import NotFound
-from ..models import HistoryEntry, Incident, MessageSubscription, UserTask, WakeUp, is_id
+from ..models import HistoryEntry, Incident, MessageSubscription, ProcessInstance, UserTask, WakeUp, is_id
 from ..views import (
     HistoryView,
     IncidentView,
@@ -63,6 +63,47 @@ class QueriesMixin(EngineBase):
             business_keys=business_keys,
             unindexed=unindexed,
         )
+
+    def instance_page(
+        self,
+        session: Session,
+        query: pages.InstanceQuery,
+        order: pages.Order = pages.NEWEST_FIRST,
+        offset: int = 0,
+        limit: int = 25,
+    ) -> pages.Page[pages.InstanceRow]:
+        """One page of the instances ``query`` finds, sorted, with how many there are in all; each row
+        with its earliest due date and its search fields (``engine.pages``)."""
+        return pages.instance_page(session, self.runtime.specs, query, order, offset, limit)
+
+    def task_page(
+        self,
+        session: Session,
+        query: pages.TaskQuery,
+        order: pages.Order = pages.DUE_FIRST,
+        offset: int = 0,
+        limit: int = 25,
+    ) -> pages.Page[pages.TaskRow]:
+        """One page of the ready user tasks ``query`` finds, sorted, with how many there are in all; each
+        row with its instance's search fields (``engine.pages``)."""
+        return pages.task_page(session, query, order, offset, limit, clock.now())
+
+    def user_tasks(self, session: Session) -> list[tuple[str | None, str]]:
+        """(lane, name) of every user task of the deployed versions (for a list's filter choices)."""
+        return pages.user_tasks(session, self.runtime.specs)
+
+    def wait_elements(self, session: Session) -> list[str]:
+        """Every element an instance of a deployed version can wait at (for a filter's choices;
+        ``waiting_elements`` reads where every instance waits now)."""
+        return pages.wait_elements(session, self.runtime.specs)
+
+    def element_names(self, session: Session) -> dict[str, str]:
+        """Every element's (and process's) name by its id, over the deployed versions."""
+        return pages.element_names(session, self.runtime.specs)
+
+    def process_versions(self, session: Session) -> list[tuple[str, int]]:
+        """(process key, version) of every deployed version (for a list's filter choices)."""
+        return pages.process_versions(session)
 
     def overdue(self, session: Session, now: datetime, instance_ids: Collection[int]) -> set[int]:
         """Which of these instances have a ready task past its due date or a wake-up due by ``now``."""
@@ -118,12 +159,19 @@ class QueriesMixin(EngineBase):
             history=[HistoryView(h.at, h.actor, h.event, h.element_id, h.detail) for h in history],
             active_elements=active,
             completed_elements=done,
+            process_name=version.name,
+            element_names=projections.element_names(wf),
         )
 
     def tasks(
         self, session: Session, instance_id: int | None = None, lane: str | None = None, status: str = "ready"
     ) -> list[TaskView]:
-        query = select(UserTask).where(UserTask.status == status).order_by(UserTask.created_at, UserTask.id)
+        query = (
+            select(UserTask, ProcessInstance.process_key, ProcessInstance.business_key)
+            .join(ProcessInstance, ProcessInstance.id == UserTask.instance_id)
+            .where(UserTask.status == status)
+            .order_by(UserTask.created_at, UserTask.id)
+        )
         if instance_id is not None:
             if not is_id(instance_id):
                 return []  # no instance has that id
@@ -131,7 +179,7 @@ class QueriesMixin(EngineBase):
         if lane is not None:
             query = query.where(UserTask.lane == lane)
         now = clock.now()  # once per list: the simulated clock is a database read
-        return [self._task_view(session, row, now) for row in session.scalars(query)]
+        return [pages.task_view(row, key, case_key, now) for row, key, case_key in session.execute(query)]
 
     def task_data(self, session: Session, task_id: str) -> dict[str, Any]:
         """The data a task holds (e.g. ``service`` for one declaration of a multi-instance task)."""

@@ -28,7 +28,7 @@ def test_search_fields_follow_the_process_data(app: Flask, engine: Engine) -> No
             r.name: r.value
             for r in db.scalars(select(InstanceAttribute).where(InstanceAttribute.instance_id == case))
         }
-    assert rows == {"enterprise_number": "0566988259"}
+    assert rows == {"enterprise_number": "0566988259", "company_name": "Acme Opleidingen BV"}
     complete(engine, case, "sign_declaration", {"declaration_accepted": True, "declared_by": "Jan"})
     complete(engine, case, "check_declaration", {"decision": "approve"})
     complete(engine, case, "choose_bureau", {"audit_bureau": "kiwa", "audit_hours": 12})
@@ -37,7 +37,11 @@ def test_search_fields_follow_the_process_data(app: Flask, engine: Engine) -> No
             r.name: r.value
             for r in db.scalars(select(InstanceAttribute).where(InstanceAttribute.instance_id == case))
         }
-        assert rows == {"enterprise_number": "0566988259", "audit_bureau": "kiwa"}
+        assert rows == {
+            "enterprise_number": "0566988259",
+            "audit_bureau": "kiwa",
+            "company_name": "Acme Opleidingen BV",
+        }
         assert [s.id for s in engine.instances(db, attributes={"audit_bureau": "kiwa"})] == [case]
         assert engine.instances(db, attributes={"audit_bureau": "dnv"}) == []
 

@@ -6,30 +6,26 @@ from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
+from engine import clock
 from engine.errors import Claimed, Conflict, Forbidden, InvalidInput, NotFound
-from engine.views import TaskView
+from engine.pages import TaskQuery
 from tasks.models import AuditBureau
 
-from .. import formrender
+from .. import formrender, lists
 from ..access import require_case
 from ..auth import engine, roles_required
 from ..i18n import translate
-from ..provider import casework, wording
+from ..provider import casework, story, wording
 from . import bp
 
 STAFF = ("vlaio", "beheerder")
 AGENCY_LANE = "VLAIO (agentschap)"
 ALL = "alle"
+SORTS = ("due", "key", "company", "name", "lane", "process", "created", "claimed_by")
+# the engine's names of the sorts that differ
+ORDERS = {"company": f"field:{lists.COMPANY}"}
 
-
-def _filtered(tasks: list[TaskView], process: str, name: str, overdue: bool) -> list[TaskView]:
-    return [
-        t
-        for t in tasks
-        if (not process or t.process_key == process)
-        and (not name or t.name == name)
-        and (not overdue or t.overdue)
-    ]
+bp.record_once(lists.init_app)
 
 
 @bp.get("/")
@@ -39,18 +35,32 @@ def inbox() -> Any:
     process = request.args.get("process", "")
     name = request.args.get("name", "")
     overdue = request.args.get("overdue") == "1"
-    with engine().transaction() as db:
-        every = engine().tasks(db)
-    lanes = sorted({t.lane for t in every if t.lane} | {AGENCY_LANE})
-    in_lane = [t for t in every if lane == ALL or t.lane == lane]
-    tasks = _filtered(in_lane, process, name, overdue)
-    tasks.sort(key=lambda t: (not t.overdue, t.due_at is None, t.due_at or t.created_at, t.created_at))
+    paging = lists.Paging.from_args(request.args, SORTS, "due")
+    eng = engine()
+    with eng.transaction() as db:
+        now = clock.now()
+        query = TaskQuery(
+            lane=None if lane == ALL else lane,
+            process_key=process or None,
+            name=name or None,
+            overdue_at=now if overdue else None,
+            match=lists.understand(db, paging.text),
+        )
+        page = eng.task_page(db, query, paging.order(ORDERS.get(paging.sort)), paging.offset, lists.PAGE_SIZE)
+        kinds = eng.user_tasks(db)
+        processes = sorted({key for key, _ in eng.process_versions(db)})
+        process_names = {p.process_key: p.name or p.process_key for p in eng.processes(db)}
+    lanes = sorted({lane for lane, _ in kinds if lane} | {AGENCY_LANE})
+    names = sorted({n for task_lane, n in kinds if lane == ALL or task_lane == lane} | ({name} - {""}))
     return render_template(
         "agency/inbox.html",
-        tasks=tasks,
+        rows=page.rows,
+        pager=lists.pager(page.offset, len(page.rows), page.total),
+        paging=paging,
         lanes=lanes,
-        processes=sorted({t.process_key for t in every}),
-        names=sorted({t.name for t in in_lane}),
+        processes=processes,
+        process_names=process_names,
+        names=names,
         chosen={"lane": lane, "process": process, "name": name, "overdue": overdue},
         me=g.person.username,
     )
@@ -115,6 +125,10 @@ def task(task_id: str) -> Any:
         _, schema = eng.task_form(db, task_id)
         bureau = db.get(AuditBureau, str(detail.data.get("audit_bureau") or ""))
         bureaus = {bureau.code: bureau.name} if bureau is not None else {}
+        people = story.people_names(db, [h.actor for h in detail.history])
+    history = story.lines(
+        [(h, h.detail) for h in detail.history], detail.element_names, people, bureaus, True
+    )
     schema = schema or {"type": "object", "properties": {}}
     ours = view.lane in (AGENCY_LANE, None)
     errors: dict[str, str] = {}
@@ -152,4 +166,6 @@ def task(task_id: str) -> Any:
         errors=errors,
         ours=ours and view.status == "ready",
         me=g.person.username,
+        history=history,
+        step=lambda element: story.step_name(detail.element_names, element),
     ), status

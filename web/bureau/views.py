@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 
+from engine import clock
 from engine.errors import Conflict, Forbidden, InvalidInput, MessageIdReused
+from engine.pages import DUE_FIRST as DUE
+from engine.pages import InstanceQuery, Match, Order
 from engine.views import InstanceDetail
 from tasks import renewal
 
-from .. import formrender
+from .. import formrender, lists
 from ..access import (
     RENEWAL_WAIT,
     may_report,
     organisation_of,
     repeated_report,
     require_case,
-    visible_cases,
     waits_for_renewal_audit,
 )
 from ..auth import engine, roles_required
@@ -72,29 +75,63 @@ def submitted(d: InstanceDetail, code: str | None) -> dict[str, Any] | None:
     }
 
 
+SORTS = ("key", "company", "status", "updated", "due")
+ORDERS = {"company": f"field:{lists.COMPANY}"}  # the engine's names of the sorts that differ
+REPORT_WAITS = ("wait_report", "wait_follow_up")  # where a case waits for its (follow-up) audit report
+CURRENT = 100  # open and renewal audits listed at most (the soonest due first)
+
+bp.record_once(lists.init_app)
+
+
 @bp.get("/")
 @roles_required("auditbureau")
 def index() -> Any:
     eng = engine()
+    paging = lists.Paging.from_args(request.args, SORTS, "updated", descending=True)
     with eng.transaction() as db:
         org = organisation_of(db, g.person)
-        rows = []
-        for d in visible_cases(db, eng, g.person, g.roles):
-            row = _row(d)
-            row["mine"] = may_report(db, org.audit_bureau_code, d)
-            request = renewal.open_request(db, d.business_key or "") if waits_for_renewal_audit(d) else None
-            if request is not None:
-                row["hours"] = request.audit_hours
-                row["requested_at"] = request.requested_at
-                row["ends"] = request.registration_ends
-            rows.append(row)
+        code = org.audit_bureau_code
+        match = lists.understand(db, paging.text)
+        requested = renewal.applications_of_bureau(db, code) if code else []
+        # the bureau's cases: the audits the providers chose it for, and the renewals asked of it
+        scope = (Match(attributes={"audit_bureau": code}), Match(business_keys=requested)) if code else ()
+
+        def rows(query: InstanceQuery, order: Order, offset: int, limit: int) -> tuple[Any, list[Any]]:
+            page = eng.instance_page(db, query, order, offset, limit)
+            return page, [
+                _index_row(db, code, eng.show(db, r.case.id), r.due_at) for r in page.rows
+            ]  # this page only
+
+        _, current = rows(InstanceQuery(waiting_at=REPORT_WAITS, match=match, scope=scope), DUE, 0, CURRENT)
+        renewals = InstanceQuery(
+            waiting_at=(RENEWAL_WAIT,), match=match, scope=(Match(business_keys=requested),)
+        )
+        _, asked = rows(renewals, DUE, 0, CURRENT)
+        # the bureau's other audits (complaints addressed to it are on /klachten/)
+        rest = InstanceQuery(
+            process_key="registration", not_waiting_at=REPORT_WAITS, match=match, scope=scope
+        )
+        page, past = rows(rest, paging.order(ORDERS.get(paging.sort)), paging.offset, lists.PAGE_SIZE)
     return render_template(
         "bureau/index.html",
         org_name=org.name,
-        open_rows=[r for r in rows if r["mine"] and r["waiting"] in ("wait_report", "wait_follow_up")],
-        renewal_rows=[r for r in rows if r["mine"] and r["waiting"] == RENEWAL_WAIT],
-        past_rows=[r for r in rows if not r["mine"] or not r["waiting"]],
+        paging=paging,
+        pager=lists.pager(page.offset, len(page.rows), page.total),
+        open_rows=[r for r in current if r["mine"]],
+        renewal_rows=[r for r in asked if r["mine"]],
+        past_rows=past,
     )
+
+
+def _index_row(db: Session, code: str | None, d: InstanceDetail, due_at: datetime | None) -> dict[str, Any]:
+    row = {**_row(d), "due_at": due_at, "overdue": due_at is not None and due_at < clock.now()}
+    row["mine"] = may_report(db, code, d)
+    request = renewal.open_request(db, d.business_key or "") if waits_for_renewal_audit(d) else None
+    if request is not None:
+        row["hours"] = request.audit_hours
+        row["requested_at"] = request.requested_at
+        row["ends"] = request.registration_ends
+    return row
 
 
 def report_fields() -> tuple[list[Field], list[tuple[str, str, list[Field]]], Field]:

@@ -1,4 +1,5 @@
-"""Filter the cases list: process, version, status, the element a case waits at, overdue."""
+"""Filter, search, sort and page the staff's cases list: process, version, status, the element a case waits
+at, overdue, and the search text (``web.lists``); the database does all of it."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.models import InstanceAttribute, is_id
-from engine.views import InstanceSummary
+from engine.models import is_id
+from engine.pages import InstanceQuery, InstanceRow
+from web import lists
 
 STATUSES = ("running", "waiting", "error", "suspended", "completed", "cancelled")
-LIMIT = 500  # the newest cases that match the filters
+SORTS = ("id", "key", "company", "process", "status", "updated", "due")
+ORDERS = {"company": f"field:{lists.COMPANY}"}  # the engine's names of the sorts that differ
 
 
 @dataclass(frozen=True)
@@ -41,47 +43,58 @@ class Filters:
 
 @dataclass(frozen=True)
 class Row:
-    case: InstanceSummary
+    case: Any  # engine.views.InstanceSummary
     overdue: bool
     refused: bool = False  # ended with a refusal (the domain's search field refusal_reason is set)
+    due_at: datetime | None = None
+    company: str | None = None
 
 
 @dataclass(frozen=True)
 class Listing:
     rows: list[Row]
+    pager: lists.Pager
     processes: list[str]
     versions: list[int]
     elements: list[str]
+    names: dict[str, str]  # element and process names by id, to show where cases wait in words
 
 
-def list_cases(db: Session, engine: Any, filters: Filters, now: datetime) -> Listing:
-    """The newest cases (at most LIMIT) that match every filter, all applied by the database."""
-    summaries: list[InstanceSummary] = engine.instances(
-        db,
+def paging_of(args: Mapping[str, str]) -> lists.Paging:
+    return lists.Paging.from_args(args, SORTS, "id", descending=True)
+
+
+def list_cases(db: Session, engine: Any, filters: Filters, paging: lists.Paging, now: datetime) -> Listing:
+    """One page of the cases that match every filter and the search text, sorted as asked."""
+    query = InstanceQuery(
         status=filters.status,
         process_key=filters.process,
-        limit=LIMIT,
         version=filters.version,
-        waiting_at=filters.waiting_at,
+        waiting_at=(filters.waiting_at,) if filters.waiting_at else (),
         overdue_at=now if filters.overdue else None,
+        match=lists.understand(db, paging.text),
     )
-    late = engine.overdue(db, now, [s.id for s in summaries])
-    ended = [s.id for s in summaries if s.status == "completed"]  # refused: ended, with a reason
-    refused = set(
-        db.scalars(
-            select(InstanceAttribute.instance_id).where(
-                InstanceAttribute.name == "refusal_reason", InstanceAttribute.instance_id.in_(ended)
-            )
-        )
-        if ended
-        else ()
-    )
-    deployed = engine.processes(db)
+    order = paging.order(ORDERS.get(paging.sort))
+    page = engine.instance_page(db, query, order, paging.offset, lists.PAGE_SIZE)
+    deployed = engine.process_versions(db)
     return Listing(
-        rows=[Row(s, s.id in late, s.id in refused) for s in summaries],
-        processes=sorted({p.process_key for p in deployed}),
-        versions=sorted({p.version for p in deployed}),
-        elements=sorted(set(engine.waiting_elements(db)) | _given(filters.waiting_at)),
+        rows=[_row(r, now) for r in page.rows],
+        pager=lists.pager(page.offset, len(page.rows), page.total),
+        processes=sorted({key for key, _ in deployed}),
+        versions=sorted({version for _, version in deployed}),
+        elements=sorted(set(engine.wait_elements(db)) | _given(filters.waiting_at)),
+        names=engine.element_names(db),
+    )
+
+
+def _row(found: InstanceRow, now: datetime) -> Row:
+    case = found.case
+    return Row(
+        case=case,
+        overdue=found.due_at is not None and found.due_at < now,
+        refused=case.status == "completed" and bool(found.fields.get("refusal_reason")),
+        due_at=found.due_at,
+        company=found.fields.get(lists.COMPANY),
     )
 
 

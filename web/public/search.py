@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from tasks.models import Registration
 from tasks.register import RUNNING
 from tasks.validation import FieldError, format_enterprise_number
-
-LIMIT = 500
+from web.lists import PAGE_SIZE, enterprise_digits, registration_number
 
 
 @dataclass(frozen=True)
@@ -26,18 +26,18 @@ class Entry:
     valid_until: date
 
 
-def _compact(text: str) -> str:
-    """``text`` without spaces, dots and dashes, in capitals."""
-    return "".join(ch for ch in text if not ch.isspace() and ch not in ".-").upper()
+SORTS = ("name", "number", "enterprise", "service", "status", "valid_until")
 
 
-def enterprise_digits(text: str) -> str | None:
-    """The 10 digits of an enterprise number typed in any format (``BE 0566.988.259``), else None."""
-    compact = _compact(text)
-    compact = compact.removeprefix("BE")
-    if compact.isdigit() and len(compact) in (9, 10):
-        return compact.zfill(10)  # an old 9-digit number gets its leading 0
-    return None
+def _columns() -> dict[str, Any]:
+    return {
+        "name": Registration.company_name,
+        "number": Registration.number,
+        "enterprise": Registration.enterprise_number,
+        "service": Registration.service,
+        "status": Registration.status,
+        "valid_until": Registration.valid_until,
+    }
 
 
 def _conditions(query: str) -> list[ColumnElement[bool]]:
@@ -45,20 +45,40 @@ def _conditions(query: str) -> list[ColumnElement[bool]]:
     digits = enterprise_digits(query)
     if digits:
         conditions.append(Registration.enterprise_number == digits)
-    compact = _compact(query)
-    if compact.startswith("DV") and len(compact) > 2:  # DV.O236716, dv o 236716, DVO236716
-        conditions.append(Registration.number == f"DV.{compact[2:]}")
+    number = registration_number(query)
+    if number:  # DV.O236716, dv o 236716, DVO236716
+        conditions.append(Registration.number == number)
     return conditions
 
 
-def search(db: Session, query: str = "") -> list[Entry]:
-    """Running registrations (provisional, conditional, active) matching ``query``; all when empty."""
-    statement = select(Registration).where(Registration.status.in_(RUNNING))
+@dataclass(frozen=True)
+class Found:
+    entries: list[Entry]
+    total: int  # matching registrations in all pages
+    offset: int  # of the first entry shown (a page past the end shows the last page)
+
+
+def search(
+    db: Session,
+    query: str = "",
+    sort: str = "name",
+    descending: bool = False,
+    offset: int = 0,
+    limit: int = PAGE_SIZE,
+) -> Found:
+    """One page of the running registrations (provisional, conditional, active) matching ``query`` (all
+    when empty), sorted by ``sort`` (one of ``SORTS``), then by name and number."""
+    where: list[ColumnElement[bool]] = [Registration.status.in_(RUNNING)]
     query = query.strip()
     if query:
-        statement = statement.where(or_(*_conditions(query)))
-    statement = statement.order_by(Registration.company_name, Registration.number).limit(LIMIT)
-    return [_entry(reg) for reg in db.scalars(statement)]
+        where.append(or_(*_conditions(query)))
+    total = db.scalar(select(func.count()).select_from(Registration).where(*where)) or 0
+    offset = min(max(0, offset) // limit * limit, max(0, (total - 1) // limit * limit))
+    columns = _columns()
+    keys = [columns.get(sort, Registration.company_name), Registration.company_name, Registration.number]
+    ordered = [k.desc() if descending else k.asc() for k in keys]
+    statement = select(Registration).where(*where).order_by(*ordered).offset(offset).limit(limit)
+    return Found([_entry(reg) for reg in db.scalars(statement)], total, offset)
 
 
 def _entry(reg: Registration) -> Entry:
