@@ -46,12 +46,13 @@ def cmd_registry(eng: Engine, args: argparse.Namespace) -> None:
                     r.value["company_name"],
                     r.value["service"],
                     r.value["status"],
-                    r.value["valid_from"],
-                    r.value["valid_until"],
+                    r.value["current_period"]["valid_from"],
+                    r.value["current_period"]["valid_until"],
+                    _period(r.value["next_period"]),
                 ]
                 for r in rs
             ],
-            ["NUMBER", "PROVIDER", "SERVICE", "STATUS", "FROM", "UNTIL"],
+            ["NUMBER", "PROVIDER", "SERVICE", "STATUS", "FROM", "UNTIL", "NEXT PERIOD"],
         ),
     )
 
@@ -60,7 +61,8 @@ def _registration_text(plain: Any) -> str:
     r = plain.value
     lines = [
         f"{r['registration_number']}: {r['company_name']} ({r['enterprise_number']}), {r['service']}",
-        f"status {r['status']}, valid {r['valid_from']} to {r['valid_until']}",
+        f"status {r['status']}, current period {_period(r['current_period'])}",
+        f"next period {_period(r['next_period'])}",
         "history:",
     ]
     lines += [
@@ -68,6 +70,10 @@ def _registration_text(plain: Any) -> str:
         for h in r["history"]
     ]
     return "\n".join(lines)
+
+
+def _period(period: dict[str, str] | None) -> str:
+    return f"{period['valid_from']} to {period['valid_until']}" if period else "-"
 
 
 def cmd_outbox(eng: Engine, args: argparse.Namespace) -> None:

@@ -1,13 +1,22 @@
-"""Keep the register of providers: numbers, statuses, validity, and the history of every change."""
+"""Keep the register of providers: numbers, statuses, validity, and the history of every change.
+
+A registration runs in periods of 5 years; a renewal adds a period that follows on the current one. The
+row keeps the latest period (the one the registration runs to) and, after a renewal, the one before it:
+until the renewed period starts, that one is current and the renewed one is next (``periods``).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import clock
+
+from . import dates
 from .models import NumberSequence, Registration, RegistrationChange
 
 RUNNING = ("provisional", "conditional", "active")
@@ -20,6 +29,38 @@ STATUS_NL = {
     "stopped": "stopgezet",
     "expired": "verlopen",
 }
+
+
+@dataclass(frozen=True)
+class Period:
+    """A period of validity: from its first day up to its end date."""
+
+    valid_from: date
+    valid_until: date
+
+    def as_dict(self) -> dict[str, str]:
+        return {"valid_from": self.valid_from.isoformat(), "valid_until": self.valid_until.isoformat()}
+
+
+@dataclass(frozen=True)
+class Periods:
+    """The period a registration is in on a day, and the renewed period that follows it, if any."""
+
+    current: Period
+    next: Period | None
+
+
+def periods(reg: Registration, today: date) -> Periods:
+    """The registration's current period on ``today`` and, after a renewal ahead of time, the next one.
+
+    A stopped or expired registration has no next period: a renewed period that had not started never
+    will.
+    """
+    latest = Period(reg.valid_from, reg.valid_until)
+    if reg.previous_from is None or reg.previous_until is None or today >= reg.valid_from:
+        return Periods(latest, None)
+    previous = Period(reg.previous_from, reg.previous_until)
+    return Periods(previous, latest if reg.status in RUNNING else None)
 
 
 def next_number(session: Session, service: str) -> str:
@@ -93,6 +134,8 @@ def change(
     if seen is not None:
         return False
     reg.status = status or reg.status
+    if valid_from is not None and valid_from > reg.valid_from:  # a renewal: a new period follows this one
+        reg.previous_from, reg.previous_until = reg.valid_from, reg.valid_until
     reg.valid_from = valid_from or reg.valid_from
     reg.valid_until = valid_until or reg.valid_until
     reg.updated_at = now
@@ -155,8 +198,13 @@ def history(session: Session, reg: Registration) -> list[RegistrationChange]:
     return list(session.scalars(query))
 
 
-def as_record(session: Session, reg: Registration, with_history: bool = True) -> dict[str, Any]:
-    """A registry record as the data dictionary defines it."""
+def as_record(
+    session: Session, reg: Registration, with_history: bool = True, today: date | None = None
+) -> dict[str, Any]:
+    """A registry record as the data dictionary defines it, with the current period on ``today`` (default:
+    the clock's) and the next period (``None`` unless renewed ahead of time); ``valid_from`` and
+    ``valid_until`` are the latest period, the one the registration runs to."""
+    now = periods(reg, today or dates.today(clock.now()))
     record: dict[str, Any] = {
         "registration_number": reg.number,
         "enterprise_number": reg.enterprise_number,
@@ -165,6 +213,8 @@ def as_record(session: Session, reg: Registration, with_history: bool = True) ->
         "status": reg.status,
         "valid_from": reg.valid_from.isoformat(),
         "valid_until": reg.valid_until.isoformat(),
+        "current_period": now.current.as_dict(),
+        "next_period": now.next.as_dict() if now.next else None,
         "application_id": reg.application_id,
     }
     if reg.follow_up_deadline:
@@ -182,3 +232,41 @@ def as_record(session: Session, reg: Registration, with_history: bool = True) ->
             for c in history(session, reg)
         ]
     return record
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A date a registration must be acted on by: its end, or its follow-up audit's deadline."""
+
+    on: date
+    kind: str  # ends | follow_up
+    registration: Registration
+
+
+def coming_deadlines(
+    session: Session, today: date, until: date, enterprise_number: str | None = None, limit: int = 20
+) -> list[Deadline]:
+    """The deadlines of running registrations from ``today`` up to ``until`` (of one enterprise, or all),
+    soonest first: the end of a provisional, conditional or active period, and a follow-up audit's
+    deadline."""
+    running = Registration.status.in_(("provisional", "conditional", "active"))
+    own = [Registration.enterprise_number == enterprise_number] if enterprise_number else []
+    ends = select(Registration).where(
+        running, Registration.valid_until >= today, Registration.valid_until <= until, *own
+    )
+    follow = select(Registration).where(
+        running,
+        Registration.follow_up_deadline.is_not(None),
+        Registration.follow_up_deadline >= today,
+        Registration.follow_up_deadline <= until,
+        *own,
+    )
+    ends = ends.order_by(Registration.valid_until, Registration.number)
+    follow = follow.order_by(Registration.follow_up_deadline, Registration.number)
+    found = [Deadline(r.valid_until, "ends", r) for r in session.scalars(ends.limit(limit))]
+    found += [
+        Deadline(r.follow_up_deadline, "follow_up", r)
+        for r in session.scalars(follow.limit(limit))
+        if r.follow_up_deadline is not None
+    ]
+    return sorted(found, key=lambda d: (d.on, d.registration.number))[:limit]

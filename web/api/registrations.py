@@ -24,6 +24,8 @@ PUBLIC_FIELDS = (
     "status",
     "valid_from",
     "valid_until",
+    "current_period",
+    "next_period",
     "history",
 )
 
