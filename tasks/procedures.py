@@ -2,14 +2,15 @@
 notifications and the deadlines that the diagrams' timers wait for.
 
 Each function is a plain typed service (``ServiceContext`` first, then the parameters the diagram gives)
-registered under the operator name the diagrams use. The policy itself (what an audit result means)
-lives in the DMN table ``bpmn/audit_outcome.dmn``, not here.
+registered under the operator name the diagrams use. The policy itself (what an audit result means, and
+which registration and follow-ups it leads to) lives in the DMN tables ``bpmn/audit_outcome.dmn`` and
+``bpmn/registration_route.dmn``, not here.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -26,7 +27,8 @@ from .validation import (
     validate_audit_report,
 )
 
-ROUTES = ("standard", "starter", "conditional")
+# The route of a decision comes from the decision table bpmn/registration_route.dmn.
+ROUTES = ("standard", "starter", "conditional", "starter_conditional")
 
 
 def follow_up_months() -> int:
@@ -114,7 +116,11 @@ def register_provider(
     follow_up_deadline: str | None = None,
 ) -> dict[str, Any]:
     """Register one number per service: ``standard`` 5 years active, ``starter`` 2 years provisional,
-    ``conditional`` 5 years with a follow-up deadline (from the report, else the default months)."""
+    ``conditional`` 5 years with a follow-up deadline (from the report, else the default months), and
+    ``starter_conditional`` (a starter with a G) 2 years provisional with that follow-up deadline too.
+
+    A starter's condition cannot outlive its provisional period: the deadline is at most the period's last
+    day, so the conditional follow-up always ends before the starter's own follow-up is due."""
     if route not in ROUTES:
         raise ValueError(f"route must be one of {ROUTES}, got {route!r}")
     existing = register.of_application(ctx.session, application_id)
@@ -125,18 +131,23 @@ def register_provider(
         "standard": (5, "active"),
         "starter": (2, "provisional"),
         "conditional": (5, "conditional"),
+        "starter_conditional": (2, "provisional"),
     }[route]
+    valid_until = dates.add_years(decided, years)
     deadline: date | None = None
-    if route == "conditional":
+    if route in ("conditional", "starter_conditional"):
         deadline = (
             date.fromisoformat(follow_up_deadline)
             if follow_up_deadline
             else dates.add_months(decided, follow_up_months())
         )
+        deadline = min(deadline, valid_until - timedelta(days=1))
     reason = {
         "standard": "registratie na beslissing van het agentschap",
         "starter": "voorlopige registratie als beginnende dienstverlener (2 jaar)",
         "conditional": "voorwaardelijke registratie: opvolgingsaudit vereist",
+        "starter_conditional": "voorlopige registratie als beginnende dienstverlener (2 jaar) en "
+        "voorwaardelijk: opvolgingsaudit vereist binnen de termijn van het auditrapport",
     }[route]
     created = [
         register.create(
@@ -148,7 +159,7 @@ def register_provider(
             service=service,
             status=status,
             valid_from=decided,
-            valid_until=dates.add_years(decided, years),
+            valid_until=valid_until,
             follow_up_deadline=deadline,
             now=ctx.now,
             reason=reason,
@@ -172,12 +183,17 @@ def _summary(regs: list[Registration]) -> dict[str, Any]:
 
 
 ACTIONS = ("activate", "extend", "stop", "expire", "renew")
+_CONDITION_MET_STARTER = (
+    "positieve opvolgingsaudit: voorwaarde vervuld; de voorlopige registratie loopt tot de opvolgingsaudit "
+    "als beginnende dienstverlener"
+)
 
 
 def update_registrations(
     ctx: ServiceContext, application_id: str, action: str, reason: str
 ) -> dict[str, Any]:
-    """Change every registration of the application: activate (conditional → active), extend (a starter's
+    """Change every registration of the application: activate (conditional → active; a provisional one, a
+    starter whose condition is now met, stays provisional until its own follow-up), extend (a starter's
     end date + 3 years), stop, expire, or renew (same number, a new 5-year period after the old one)."""
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {ACTIONS}, got {action!r}")
@@ -200,8 +216,11 @@ def update_registrations(
             },
         }
         changes = options[action]
+        why = reason
+        if action == "activate" and reg.status == "provisional":
+            changes, why = {}, _CONDITION_MET_STARTER
         register.change(
-            ctx.session, reg, now=ctx.now, on_date=today, reason=reason, source=ctx.idempotency_key, **changes
+            ctx.session, reg, now=ctx.now, on_date=today, reason=why, source=ctx.idempotency_key, **changes
         )
     if action in ("renew", "expire", "stop"):
         closed = {"renew": "renewed", "expire": "expired", "stop": "stopped"}[action]
@@ -341,6 +360,7 @@ def register_all(registry: ServiceRegistry) -> None:
     registry.register_search_field("enterprise_number")
     registry.register_search_field("audit_bureau")
     registry.register_search_field("refusal_reason")  # a refused case lists as refused, not as ended
+    registry.register_search_field("company_name")  # lists show it, sort and search by it
     registry.register_message(
         MessageContract(
             name="audit_report",
