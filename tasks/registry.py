@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from engine.services import ServiceRegistry
 
-from . import builtin, notify, procedures
+from . import builtin, complaints, notify, procedures
 
 
 def default_registry() -> ServiceRegistry:
@@ -13,5 +13,6 @@ def default_registry() -> ServiceRegistry:
     registry = ServiceRegistry()
     builtin.register(registry)
     procedures.register_all(registry)
+    complaints.register(registry)
     registry.register_job("outbox", notify.send_outbox)
     return registry
