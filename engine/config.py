@@ -31,6 +31,10 @@ class Settings:
     workflow_cache: int = 256  # workflows of recent runs kept in memory per process (0: always load)
     bpmn_dir: Path = PROJECT_ROOT / "bpmn"
     timezone: str = "Europe/Brussels"  # the zone the command line shows times in (stored in UTC)
+    # A browser session ends after this long without a request, and this long after its log-in, measured
+    # in real (wall-clock) time, never the simulated clock: see "Sessions" in README.md.
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
     # Replay mode: forget every in-process cache but the parsed blueprints at the start of each
     # transaction, as if every step ran in a new process, and check after each run that a load rebuilds
     # the workflow's specs exactly. For tests (``pytest --replay``) and for chasing restart bugs.
@@ -61,6 +65,8 @@ class Settings:
             "KMOP_SCRIPT_TIMEOUT_SECONDS": ("script_timeout_seconds", float),
             "KMOP_SCRIPT_MEMORY_MB": ("script_memory_mb", int),
             "KMOP_WORKFLOW_CACHE": ("workflow_cache", int),
+            "KMOP_SESSION_IDLE_MINUTES": ("session_idle_minutes", int),
+            "KMOP_SESSION_MAX_HOURS": ("session_max_hours", int),
         }
         for var, (name, kind) in numeric.items():
             if var in env:
@@ -70,6 +76,8 @@ class Settings:
                     raise ValueError(f"{var} must be a number, got {env[var]!r}") from exc
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
+        if settings.session_idle_minutes < 1 or settings.session_max_hours < 1:
+            raise ValueError("KMOP_SESSION_IDLE_MINUTES and KMOP_SESSION_MAX_HOURS must be at least 1")
         if settings.clock not in ("system", "simulated"):
             raise ValueError(f"KMOP_CLOCK must be 'system' or 'simulated', got {settings.clock!r}")
         try:

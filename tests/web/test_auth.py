@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
+from engine.api import Engine
 from tests.web.conftest import PASSWORD, csrf_token, login
+from tests.web.test_api import token_for
 
 
 def test_login_with_the_right_password_only(client: FlaskClient) -> None:
@@ -71,3 +73,38 @@ def test_every_response_carries_the_security_headers(client: FlaskClient) -> Non
         assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy, path
         assert "unsafe-eval" not in policy and "script-src 'self' 'unsafe-inline'" not in policy
         assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY", path
+
+
+def test_a_session_ends_after_idle_minutes_and_after_its_maximum_lifetime(
+    app: Flask, engine: Engine, client: FlaskClient
+) -> None:
+    """Real time, moved on by the injected session clock: 30 minutes idle, 12 hours in all (defaults);
+    an API token is no session and is not touched by either."""
+    now = [1_000_000.0]
+    app.config["KMOP_SESSION_CLOCK"] = lambda: now[0]
+    login(client, "jan.acme")
+    now[0] += 29 * 60
+    assert "Aangemeld als Jan" in client.get("/").get_data(as_text=True), "29 idle minutes are fine"
+    now[0] += 31 * 60
+    expired = client.get("/account/sleutels")
+    assert expired.status_code == 302 and expired.location.startswith("/login")
+    page = client.get(expired.location).get_data(as_text=True)
+    assert "U was 30 minuten niet actief: uw sessie is beëindigd. Meld u opnieuw aan." in page
+
+    client.post("/language/en", data={"csrf_token": csrf_token(client), "next": "/"})
+    login(client, "jan.acme")
+    for _ in range(12 * 3):  # busy all day: a request every 20 minutes keeps it alive for 12 hours
+        now[0] += 20 * 60
+        assert client.get("/account/sleutels").status_code == 200
+    now[0] += 20 * 60
+    expired = client.get("/account/sleutels")
+    assert expired.status_code == 302
+    english = client.get(expired.location).get_data(as_text=True)
+    assert (
+        "You were logged in for more than 12 hours: your session has ended. Please log in again." in english
+    )
+
+    token = token_for(engine, "jan.acme")
+    now[0] += 48 * 3600
+    response = client.get("/api/v1/registrations", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers

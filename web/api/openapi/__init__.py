@@ -40,7 +40,8 @@ def document() -> dict[str, Any]:
             "description": (
                 "Registration of kmo-portefeuille service providers: start applications, follow cases, "
                 "complete tasks, send audit reports, read the register. Authenticate with "
-                "'Authorization: Bearer <token>'; the token's person and roles apply. Dates are ISO 8601."
+                "'Authorization: Bearer <token>'; the token's person and roles apply. Dates are ISO 8601. "
+                "No text may contain a NUL character (U+0000, %00), in the path, query or body: 400."
             ),
         },
         "servers": [{"url": PREFIX}],

@@ -177,6 +177,12 @@ ANSWERS: dict[str, Schema] = {
         },
         "required": ["date", "status", "valid_from", "valid_until", "reason"],
     },
+    "Period": {
+        "type": "object",
+        "description": "A period of validity, from its first day up to its end date.",
+        "properties": {"valid_from": DATE, "valid_until": DATE},
+        "required": ["valid_from", "valid_until"],
+    },
     "Registration": {
         "type": "object",
         "description": "A registry record (public data); history only when one registration is asked for.",
@@ -186,8 +192,15 @@ ANSWERS: dict[str, Schema] = {
             "company_name": STRING,
             "service": enum(SERVICES),
             "status": enum(STATUSES),
-            "valid_from": DATE,
-            "valid_until": DATE,
+            "valid_from": {**DATE, "description": "Start of the latest period (after a renewal: the next)."},
+            "valid_until": {**DATE, "description": "End of the latest period: the registration runs to it."},
+            "current_period": {
+                **ref("Period"),
+                "description": "The period the registration is in today (stopped or expired: its last).",
+            },
+            "next_period": nullable(
+                {**ref("Period"), "description": "The renewed period that follows the current one."}
+            ),
             "history": {"type": "array", "items": ref("RegistrationChange")},
         },
         "required": [
@@ -198,6 +211,8 @@ ANSWERS: dict[str, Schema] = {
             "status",
             "valid_from",
             "valid_until",
+            "current_period",
+            "next_period",
         ],
     },
     "RegistrationList": {

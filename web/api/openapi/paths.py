@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.models import MAX_ID
+
 from ..cases import MAX_CASES
 from ..registrations import STATUSES
 from .answers import ERRORS
@@ -26,13 +28,16 @@ def _body(schema: str) -> dict[str, Any]:
     return {"required": True, "content": {JSON: {"schema": ref(schema)}}}
 
 
-def _path_param(name: str, kind: str, description: str) -> dict[str, Any]:
+ROW_ID: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}  # web.RowId: any other is a 404
+
+
+def _path_param(name: str, kind: str | Schema, description: str) -> dict[str, Any]:
     return {
         "name": name,
         "in": "path",
         "required": True,
         "description": description,
-        "schema": {"type": kind},
+        "schema": {"type": kind} if isinstance(kind, str) else kind,
     }
 
 
@@ -46,7 +51,7 @@ def _query(name: str, description: str, schema: Schema | None = None) -> dict[st
     }
 
 
-_CASE_ID = _path_param("instance_id", "integer", "the case (process instance) id")
+_CASE_ID = _path_param("instance_id", ROW_ID, "the case (process instance) id")
 _TASK_ID = _path_param("task_id", "string", "the task id")
 _PROCESS = _path_param("key", "string", "the process key, e.g. registration")
 
@@ -113,8 +118,8 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "listTasks",
             "summary": "Ready tasks the caller may act on (staff: all; a provider: its own provider tasks)",
-            "parameters": [_query("case", "only tasks of this case", {"type": "integer"})],
-            "responses": {**_ok("TaskList", "the tasks"), **_errors("400")},
+            "parameters": [_query("case", "only tasks of this case (404 when there is none)", ROW_ID)],
+            "responses": {**_ok("TaskList", "the tasks"), **_errors("400", "404")},
         }
     },
     "/tasks/{task_id}": {
@@ -179,7 +184,7 @@ PATHS: dict[str, Any] = {
     "/registrations/{number}": {
         "get": {
             "operationId": "getRegistration",
-            "summary": "One registration with its history",
+            "summary": "One registration with its current and next period and its history",
             "parameters": [_path_param("number", "string", "the registration number, e.g. DV.O000001")],
             "responses": {**_ok("Registration", "the registration"), **_errors("404")},
         }
