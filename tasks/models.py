@@ -49,8 +49,13 @@ class Registration(Base):
     service: Mapped[str] = mapped_column(String(20))  # training | advice
     # provisional | conditional | active | stopped | expired
     status: Mapped[str] = mapped_column(String(20), index=True)
+    # The latest period: the one the registration runs to (after a renewal, the period that follows).
     valid_from: Mapped[date] = mapped_column(Date)
     valid_until: Mapped[date] = mapped_column(Date)
+    # The period before it, kept when a renewal recorded the latest period: until that one starts, this is
+    # the current period (tasks.register.periods).
+    previous_from: Mapped[date | None] = mapped_column(Date)
+    previous_until: Mapped[date | None] = mapped_column(Date)
     follow_up_deadline: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -168,3 +173,17 @@ class ApiToken(Base):
     label: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
+
+
+class Invitation(Base):
+    """A colleague invited by a local administrator: the account exists but stays inactive until the
+    person sets a password through the link in the e-mail (only the link token's hash is stored)."""
+
+    __tablename__ = "invitation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    invited_by: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]

@@ -79,6 +79,12 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Beste {company_name},\n\nUw registratie is verlopen op {deadline}. Om opnieuw geregistreerd te "
         "worden, dient u een nieuwe aanvraag in (u krijgt dan een nieuw registratienummer).\n{registrations}",
     ),
+    "invitation": (
+        "Uitnodiging voor het portaal kmo-portefeuille van {organisation}",
+        "Beste {name},\n\n{inviter} nodigt u uit om mee te werken in het portaal kmo-portefeuille voor "
+        "{organisation}. Kies uw wachtwoord via deze link (geldig tot {until}):\n{link}\n\nUw "
+        "gebruikersnaam is uw e-mailadres.",
+    ),
 }
 
 
@@ -105,8 +111,10 @@ def queue(
     fields: dict[str, Any],
     application_id: str | None,
     now: datetime,
+    secret: str | None = None,
 ) -> OutboxMessage:
-    """Put one e-mail in the outbox (once per ``key``)."""
+    """Put one e-mail in the outbox (once per ``key``); ``secret`` (a one-time link in the body) is
+    blanked out of the kept copy once the e-mail is sent."""
     existing = session.scalars(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).first()
     if existing is not None:
         return existing
@@ -122,7 +130,7 @@ def queue(
         subject=subject.format_map(values),
         body=body.format_map(values) + SIGNATURE,
         created_at=now,
-        meta={"fields": sorted(fields)},
+        meta={"fields": sorted(fields), **({"secret": secret} if secret else {})},
     )
     session.add(message)
     session.flush()
@@ -153,6 +161,17 @@ class SmtpSettings:
         )
 
 
+SENT_SECRET = "[link verwijderd na verzending]"
+
+
+def _forget_secret(message: OutboxMessage) -> None:
+    """Blank a sent e-mail's one-time link out of the copy kept in the outbox."""
+    secret = (message.meta or {}).get("secret")
+    if secret:
+        message.body = message.body.replace(secret, SENT_SECRET)
+        message.meta = {k: v for k, v in message.meta.items() if k != "secret"}
+
+
 def send_pending(session: Session, smtp: SmtpSettings, now: datetime, limit: int = 50) -> int:
     """Send unsent outbox messages over SMTP; a failure is kept on the message and tried again later."""
     pending = session.scalars(
@@ -178,6 +197,7 @@ def send_pending(session: Session, smtp: SmtpSettings, now: datetime, limit: int
                 email.set_content(message.body)
                 client.send_message(email)
                 message.sent_at, message.error = now, None
+                _forget_secret(message)
                 sent += 1
     except (OSError, smtplib.SMTPException) as exc:
         for message in pending:
@@ -193,3 +213,15 @@ def send_outbox(transaction: Transaction) -> int:
         return 0
     with transaction(write=True) as session:
         return send_pending(session, smtp, clock.now())
+
+
+def on_case(session: Session, application_id: str, limit: int = 100) -> list[OutboxMessage]:
+    """The e-mails about one case (its application's business key), newest first."""
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.application_id == application_id)
+            .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+            .limit(limit)
+        )
+    )

@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, abort, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
@@ -20,12 +20,12 @@ from engine.errors import KmopError
 from engine.models import MAX_ID
 from tasks.registry import default_registry
 
-from . import auth, i18n
+from . import auth, home, i18n
 from .access import STAFF
 
 csrf = CSRFProtect()
 # One blueprint package per audience, each with ``init_app(app)`` (registers its routes and texts).
-AUDIENCES = ("provider", "bureau", "agency", "cases", "public", "api", "account")
+AUDIENCES = ("provider", "bureau", "agency", "cases", "public", "api", "account", "complaints")
 
 
 def _secret_key() -> str:
@@ -64,10 +64,11 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _secret_key()
     app.extensions["kmop"] = engine or Engine(Settings.from_env(), default_registry())
+    app.before_request(_refuse_nul)  # first: nothing reads a request with a NUL byte
+    i18n.init_app(app)
     _read_only_gets(app)
     csrf.init_app(app)
-    app.before_request(auth.load_person)
-    app.register_blueprint(auth.bp)
+    auth.init_app(app)
     for name in AUDIENCES:
         if importlib.util.find_spec(f"web.{name}") is not None:  # each audience is its own package
             importlib.import_module(f"web.{name}").init_app(app)
@@ -75,9 +76,7 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
     _errors(app)
     app.after_request(_security_headers)
 
-    @app.get("/")
-    def home() -> Any:
-        return render_template("home.html")
+    home.init_app(app)
 
     @app.get("/health")
     def health() -> Any:
@@ -105,9 +104,52 @@ def _read_only_gets(app: Flask) -> None:
             intent.__exit__(None, None, None)
 
 
+NUL = "\x00"
+NUL_TEXT = i18n.N_(
+    "De aanvraag bevat een nulteken (NUL, %00); dat kan in geen enkele tekst staan. Verwijder het."
+)
+NUL_MESSAGE = "the request contains a NUL character (%00), which no text may contain; remove it"
+
+
+def _refuse_nul() -> None:
+    """400 for a NUL byte anywhere in the path, query, form or JSON body: PostgreSQL cannot store one in
+    text, so a handler that searched or saved it would fail with a 500."""
+    if NUL in request.path or _has_nul(list(request.args.items(multi=True))):
+        _bad_nul()
+    if request.method not in READING and _has_nul(list(request.form.items(multi=True))):
+        _bad_nul()
+    if request.is_json:
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # the parser's own limit; the handler answers 400 for it
+            return
+        if _has_nul(body):
+            _bad_nul()
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether a NUL is in any string, key or value of ``value`` (nested lists, tuples and dicts)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if NUL in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+def _bad_nul() -> None:
+    abort(400, description=NUL_MESSAGE if _wants_json() else i18n.translate(NUL_TEXT))
+
+
 def _templates(app: Flask) -> None:
     app.jinja_env.globals.update(_=i18n.translate, lang=i18n.current_language, languages=i18n.LANGUAGES)
-    app.jinja_env.filters.update(date=i18n.short_date, datetime=i18n.short_datetime)
+    app.jinja_env.filters.update(date=i18n.short_date, datetime=i18n.short_datetime, long_date=i18n.long_date)
 
     @app.context_processor
     def who() -> dict[str, Any]:
@@ -137,8 +179,14 @@ def _wants_json() -> bool:
 
 
 def _errors(app: Flask) -> None:
-    titles = {400: "Ongeldige aanvraag", 403: "Geen toegang", 404: "Niet gevonden", 409: "Conflict"}
-    texts = {403: "U hebt geen recht om deze pagina te zien.", 404: "Deze pagina bestaat niet."}
+    N_ = i18n.N_
+    titles = {
+        400: N_("Ongeldige aanvraag"),
+        403: N_("Geen toegang"),
+        404: N_("Niet gevonden"),
+        409: "Conflict",
+    }
+    texts = {403: N_("U hebt geen recht om deze pagina te zien."), 404: N_("Deze pagina bestaat niet.")}
 
     @app.errorhandler(KmopError)
     def kmop_error(exc: KmopError) -> Any:
@@ -161,7 +209,10 @@ def _errors(app: Flask) -> None:
         if _wants_json():
             return jsonify(error=exc.name, message=exc.description), code
         return render_template(
-            "error.html", code=code, title=titles.get(code, exc.name), text=texts.get(code, exc.description)
+            "error.html",
+            code=code,
+            title=titles.get(code, exc.name),
+            text=i18n.translate(texts[code]) if code in texts else exc.description,
         ), code
 
 

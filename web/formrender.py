@@ -20,47 +20,6 @@ from .i18n import current_language, translate
 FormData = MultiDict[str, str]  # what request.form is
 
 # English for the texts of this module and of the forms in bpmn/ (their Dutch titles are the keys).
-TEXTS: dict[str, str] = {
-    "is verplicht.": "is required.",
-    "moet een geheel getal zijn.": "must be a whole number.",
-    "moet een getal zijn.": "must be a number.",
-    "moet minstens {n} zijn.": "must be at least {n}.",
-    "mag hoogstens {n} zijn.": "may be at most {n}.",
-    "moet minstens {n} tekens tellen.": "must have at least {n} characters.",
-    "mag hoogstens {n} tekens tellen.": "may have at most {n} characters.",
-    "kies een van de mogelijkheden.": "choose one of the options.",
-    "moet aangevinkt zijn.": "must be ticked.",
-    "kies er minstens {n}.": "choose at least {n}.",
-    "is ongeldig.": "is invalid.",
-    "verplicht": "required",
-    "Kies ...": "Choose ...",
-    "Het formulier bevat fouten; zie de velden hieronder.": "The form has errors; see the fields below.",
-    # enumNames and descriptions of the forms in bpmn/
-    "Opleiding": "Training",
-    "Advies": "Advice",
-    "Privé": "Private",
-    "Publiek (school, universiteit, ...)": "Public (school, university, ...)",
-    "Verplicht bij een weigering: de dienstverlener leest ze in zijn dossier en in de e-mail.": "Required "
-    "for a refusal: the provider reads it on the case and in the e-mail.",
-    "Registreren": "Register",
-    "Weigeren": "Refuse",
-    "In orde": "In order",
-    "Niet in orde": "Not in order",
-    "Aanvraag tot registratie als dienstverlener": "Application for registration as a service provider",
-    "Verklaring op eer": "Declaration of honour",
-    "Ik verklaar op eer dat de gegevens van deze aanvraag juist zijn en dat de onderneming de regels van "
-    "de kmo-portefeuille naleeft voor deze dienst.": "I declare on my honour that the data of this "
-    "application are correct and that the company respects the rules of the kmo-portefeuille for this "
-    "service.",
-    "Verklaring op eer nakijken": "Check the declaration of honour",
-    "Auditbureau kiezen": "Choose an audit bureau",
-    "Een audit wordt aangerekend aan het standaardtarief van EUR 150 per uur; reken meestal op 1 à 2 "
-    "dagen.": "An audit is billed at the standard rate of EUR 150 per hour; it usually takes 1 to 2 days.",
-    "Beslissen over de registratie": "Decide on the registration",
-    "Laattijdig auditrapport opvolgen": "Follow up a late audit report",
-    "Het auditrapport is na 6 weken nog niet ontvangen. Het dossier loopt verder; leg vast wat er "
-    "gebeurde.": "The audit report has not arrived after 6 weeks. The case goes on; record what happened.",
-}
 
 
 @dataclass(frozen=True)

@@ -1,61 +1,46 @@
-"""Speak Dutch first, English on request: a small catalog, the current language, and date formats."""
+"""Speak Dutch first, English on request: Flask-Babel with gettext catalogs, the current language, dates.
+
+Dutch is the source language: every text in the code, the templates and the diagrams is Dutch (the msgid),
+and ``web/translations/en/LC_MESSAGES/messages.po`` holds its English. Pages are Dutch unless the person
+chose English (the language buttons, or their account's language); the browser's language is not guessed.
+After changing texts: ``pybabel extract -F babel.cfg -k translate -k N_ -o messages.pot .``, then
+``pybabel update -i messages.pot -d web/translations`` and ``pybabel compile -d web/translations`` (the
+test ``tests/web/test_catalog.py`` says which texts still lack English).
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from flask import g, request, session
+from babel.dates import format_date
+from flask import Flask, g, has_request_context, session
+from flask_babel import Babel, gettext
 
 LANGUAGES = ("nl", "en")
 BRUSSELS = ZoneInfo("Europe/Brussels")
-
-# Dutch is the key and the default; English where a person asked for it.
-EN: dict[str, str] = {
-    "Aanmelden": "Log in",
-    "Afmelden": "Log out",
-    "Gebruikersnaam": "Username",
-    "Wachtwoord": "Password",
-    "Onbekende gebruikersnaam of fout wachtwoord.": "Unknown username or wrong password.",
-    "U bent afgemeld.": "You are logged out.",
-    "Geen toegang": "No access",
-    "U hebt geen recht om deze pagina te zien.": "You have no right to see this page.",
-    "Niet gevonden": "Not found",
-    "Deze pagina bestaat niet.": "This page does not exist.",
-    "Ongeldige aanvraag": "Bad request",
-    "Conflict": "Conflict",
-    "Taal": "Language",
-    "Register": "Register",
-    "Dossiers": "Cases",
-    "Taken": "Tasks",
-    "Mijn aanvragen": "My applications",
-    "Audits": "Audits",
-    "Gebruikers": "Users",
-    "Startpagina": "Home",
-    "Welkom": "Welcome",
-    "Aangemeld als": "Logged in as",
-}
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
 
-def add_translations(texts: dict[str, str]) -> None:
-    """Let an audience's package add its own English texts (called from its ``init_app``)."""
-    EN.update(texts)
+def init_app(app: Flask) -> None:
+    Babel(app, locale_selector=current_language, default_translation_directories=str(TRANSLATIONS))
+
+
+def N_(text: str) -> str:  # noqa: N802 (gettext's name for "mark for translation, translate later")
+    """Mark a Dutch text kept in a constant for the catalog; ``translate`` it where it is shown."""
+    return text
 
 
 def current_language() -> str:
-    lang = getattr(g, "lang", None)
-    if lang:
-        return str(lang)
-    chosen = session.get("lang")
-    if chosen in LANGUAGES:
-        return str(chosen)
-    best = request.accept_languages.best_match(LANGUAGES) if request else None
-    return best or "nl"
+    """The person's choice (this session's, else their account's); Dutch otherwise."""
+    lang = getattr(g, "lang", None) or session.get("lang")
+    return str(lang) if lang in LANGUAGES else "nl"
 
 
 def translate(text: str) -> str:
-    """Return ``text`` (Dutch) in the current language."""
-    return EN.get(text, text) if current_language() == "en" else text
+    """Return ``text`` (Dutch) in the current language (itself outside a request, e.g. on the CLI)."""
+    return gettext(text) if text and has_request_context() else text
 
 
 def short_date(value: date | datetime | str | None) -> str:
@@ -67,6 +52,17 @@ def short_date(value: date | datetime | str | None) -> str:
     if isinstance(value, datetime):
         value = value.astimezone(BRUSSELS).date() if value.tzinfo else value.date()
     return value.strftime("%d/%m/%Y")
+
+
+def long_date(value: date | datetime | str | None) -> str:
+    """The date as people write it: ``5 maart 2026`` (Dutch) or ``5 March 2026`` (English)."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+    if isinstance(value, datetime):
+        value = value.astimezone(BRUSSELS).date() if value.tzinfo else value.date()
+    return format_date(value, "long", locale="en_GB" if current_language() == "en" else "nl_BE")
 
 
 def short_datetime(value: datetime | None) -> str:

@@ -215,7 +215,7 @@ def test_a_whole_registration_through_every_partys_pages_in_a_browser(journey: J
     jan.get_by_role("button", name="Taak afronden").click()
     jan.wait_for_url(f"{site.url}{case_url}")
     expect(jan.locator("dl.summary").first).to_contain_text("Wacht op het auditrapport")
-    expect(jan.locator("dl.summary").nth(1)).to_contain_text("dnv")
+    expect(jan.locator("dl.summary").nth(1)).to_contain_text("DNV")  # the bureau by its name, not its code
     journey.shot(jan, "bureau_chosen")
 
     # 6. DNV's auditor submits a positive full report.

@@ -83,3 +83,25 @@ def test_without_smtp_mail_is_kept_and_an_unreachable_server_is_recorded(
     with engine.transaction() as session:
         [row] = session.scalars(select(OutboxMessage)).all()
     assert row.sent_at is None and row.error and "Connection" in row.error
+
+
+def test_a_one_time_link_is_sent_and_then_blanked_out_of_the_kept_copy(
+    engine: Engine, smtp_server: Inbox
+) -> None:
+    link = "https://kmop.example/account/uitnodiging/geheim-token"
+    with engine.transaction() as session:
+        notify.queue(
+            session,
+            key="invitation:1",
+            to="greet@acme.example",
+            template="invitation",
+            fields={"name": "Greet", "inviter": "An", "organisation": "Acme", "link": link, "until": "-"},
+            application_id=None,
+            now=clock.now(),
+            secret=link,
+        )
+    Worker(engine).sweep()
+    assert link in smtp_server.messages[0].content.decode()  # the e-mail itself has the link
+    with engine.transaction() as session:
+        [row] = session.scalars(select(OutboxMessage)).all()
+        assert link not in row.body and notify.SENT_SECRET in row.body and "secret" not in row.meta

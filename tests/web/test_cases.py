@@ -7,17 +7,33 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from babel.dates import format_date
 from flask import Flask
 from flask.testing import FlaskClient
 
 from engine import clock
 from engine.api import Engine
 from engine.services import ServiceRegistry
+from tasks.validation import format_iban
 from tests.procedures.conftest import application
 from tests.web.conftest import csrf_token, login
-from web.i18n import short_datetime
+from web.i18n import BRUSSELS, short_datetime
 
 PERSONAL_VALUES = ("Acme Opleidingen BV", "info@acme.be", "BE48001123456727", "GEBABEBB", "Jan Peeters")
+
+
+def shown(value: str) -> str:
+    """A personal value as the case page says it (an IBAN in groups of four)."""
+    return format_iban(value) if value.startswith("BE48") else value
+
+
+def due(timer: Any) -> Any:
+    return timer.due_at
+
+
+def long_date(moment: Any) -> str:
+    """``29 december 2026``: how the case page writes a date in Dutch."""
+    return format_date(moment.astimezone(BRUSSELS).date(), "long", locale="nl_BE")
 
 
 def start(engine: Engine, key: str, **changes: Any) -> int:
@@ -58,7 +74,7 @@ def page(client: FlaskClient, path: str) -> str:
 
 
 def listed(html: str) -> set[int]:
-    return {int(n) for n in re.findall(r'<tr data-case="(\d+)">', html)}
+    return {int(n) for n in re.findall(r'<tr data-case="(\d+)"', html)}
 
 
 # --------------------------------------------------------------------------------------------- list
@@ -98,9 +114,9 @@ def test_overdue_filter_finds_cases_with_a_timer_in_the_past(
 def test_the_filters_reach_older_cases_than_the_newest_shown(
     client: FlaskClient, engine: Engine, cases: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from web.cases import listing
+    from web import lists
 
-    monkeypatch.setattr(listing, "LIMIT", 1)  # only the newest case fits the page
+    monkeypatch.setattr(lists, "PAGE_SIZE", 1)  # only the newest case fits the page
     newer = [start(engine, f"APP-00{n}", services=["advice"]) for n in (10, 11)]
     login(client, "an.vlaio")
     assert listed(page(client, "/dossiers/")) == {newer[-1]}
@@ -158,12 +174,18 @@ def test_case_view_shows_pending_timers_with_their_due_dates(
     with engine.transaction() as db:
         timers = engine.show(db, cases["audit"]).timers
     assert {t.element_id for t in timers} == {"report_after_4_weeks", "report_after_6_weeks"}
+    # In words: the timers by their names in the diagram, due on a long date; no element ids.
+    for name, timer in zip(
+        ("4 weken zonder rapport", "6 weken zonder rapport"), sorted(timers, key=due), strict=True
+    ):
+        assert f"<td>{name}</td><td>timer</td>" in html and long_date(timer.due_at) in html
+    assert "<strong>Taak afgerond</strong>: Auditbureau kiezen" in html  # the history, in words
+    assert "<code>report_after_4_weeks" not in html and "user_task_completed" not in html
+    # The technical tab keeps the element ids, the events and the exact times for operators.
+    raw = page(client, f"/dossiers/{cases['audit']}?tab=technisch")
     for timer in timers:
-        assert timer.element_id in html and short_datetime(timer.due_at) in html
-    assert "choose_bureau" in html and "user_task_completed" in html  # the history
-    assert (
-        '<td title="user_task_completed">Taak afgerond</td>' in html and "Auditbureau kiezen <code>" in html
-    )
+        assert f"<code>{timer.element_id}</code>" in raw and short_datetime(timer.due_at) in raw
+    assert "<code>user_task_completed</code>" in raw and "<code>choose_bureau</code>" in raw
 
 
 def test_vendored_viewer_and_page_script_are_served(client: FlaskClient) -> None:
@@ -184,7 +206,7 @@ def test_staff_and_own_provider_see_the_personal_data(client: FlaskClient, cases
         login(client, username)
         html = page(client, f"/dossiers/{cases['audit']}")
         for value in PERSONAL_VALUES:
-            assert value in html, (username, value)
+            assert shown(value) in html, (username, value)
         assert "afgeschermd" not in html
 
 
@@ -194,9 +216,11 @@ def test_auditor_of_the_bureau_sees_the_case_without_personal_data(
     login(client, "auditor.dnv")
     html = page(client, f"/dossiers/{cases['audit']}")
     for value in PERSONAL_VALUES:
-        assert value not in html, value
+        assert value not in html and shown(value) not in html, value
     assert "Persoonsgegevens zijn afgeschermd" in html
-    assert "0566988259" in html and "wait_report" in html  # the rest of the case is there
+    print(html)
+    assert "0566.988.259" in html and "Wachten op auditrapport" in html  # the rest of the case is there
+    assert page(client, f"/dossiers/{cases['audit']}?tab=technisch").count("<code>wait_report</code>") == 0
     assert "Incidenten" not in html, "incidents are for staff"
     assert page(client, f"/dossiers/{cases['audit']}/diagram.bpmn")
 
@@ -307,7 +331,7 @@ def test_case_view_in_english(client: FlaskClient, cases: dict[str, int]) -> Non
     login(client, "an.vlaio")
     client.post("/language/en", data={"csrf_token": csrf_token(client, "/"), "next": "/"})
     html = page(client, f"/dossiers/{cases['audit']}")
-    assert "Case #" in html and "History" in html and "Waiting" in html
+    assert "Case APP-" in html and "History" in html and "Waiting" in html and "Started on" in html
     assert "Filter" in page(client, "/dossiers/")
 
 

@@ -199,7 +199,7 @@ def test_a_whole_registration_through_the_pages_of_every_party(app: Flask, engin
     # The decision page says the case in words: scores as a table, no raw data, nothing decided yet.
     page = an.get(decide).get_data(as_text=True)
     start = page.index('<table class="data">')
-    data = page[start : page.index('<table class="history">', start)]
+    data = page[start : page.index('<ol class="history-lines">', start)]
     table = page[
         page.index('<table class="scores">') : page.index("</table>", page.index('<table class="scores">'))
     ]

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from engine import clock
 from engine.api import Engine
 from tasks import register
+from tests.web.conftest import csrf_token
 
 
 def add(engine: Engine, name: str, enterprise_number: str, service: str, status: str, until: date) -> str:
@@ -126,5 +127,8 @@ def test_the_search_is_kept_and_escaped_in_the_form(
 
 def test_the_register_in_english(client: FlaskClient, registrations: dict[str, Any]) -> None:
     client.get("/login")
-    html = client.get("/register/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    dutch = client.get("/register/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Register van dienstverleners" in dutch  # Dutch first, whatever the browser asks
+    client.post("/language/en", data={"csrf_token": csrf_token(client, "/register/"), "next": "/register/"})
+    html = client.get("/register/").get_data(as_text=True)
     assert "Register of service providers" in html and "training" in html and "active" in html

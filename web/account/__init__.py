@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.i18n import add_translations
-
-from .views import EN, bp
+from .views import bp
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp, url_prefix="/account")
-    add_translations(EN)

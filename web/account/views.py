@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from engine import clock
-from tasks import people
+from tasks import invitations, people
 
 from ..auth import engine, login_required
 from ..i18n import translate
@@ -15,38 +15,6 @@ from ..i18n import translate
 bp = Blueprint("account", __name__, template_folder="templates")
 MAX_LABEL = 200
 MAX_TOKENS = 20
-
-EN: dict[str, str] = {
-    "API-sleutels": "API keys",
-    "Met een API-sleutel roept een systeem van uw organisatie de kmop-API aan in uw naam, met uw rechten "
-    "(bijvoorbeeld het rapportagesysteem van een auditbureau).": "With an API key a system of your "
-    "organisation calls the kmop API in your name, with your rights (for example an audit bureau's "
-    "reporting system).",
-    "Nieuwe sleutel": "New key",
-    "Omschrijving": "Description",
-    "Waarvoor dient de sleutel, bv. 'rapportagesysteem'.": "What the key is for, e.g. 'reporting system'.",
-    "Sleutel aanmaken": "Create the key",
-    "Uw nieuwe sleutel": "Your new key",
-    "Kopieer de sleutel nu: hij wordt maar één keer getoond en nergens leesbaar bewaard.": "Copy the key "
-    "now: it is shown only once and is not kept anywhere in readable form.",
-    "Gebruik: stuur de kop Authorization: Bearer <sleutel> mee; de API is beschreven in": "Use: send the "
-    "header Authorization: Bearer <key>; the API is described in",
-    "Uw sleutels": "Your keys",
-    "Aangemaakt": "Created",
-    "Laatst gebruikt": "Last used",
-    "nooit": "never",
-    "Intrekken": "Revoke",
-    "U hebt geen API-sleutels.": "You have no API keys.",
-    "De sleutel '%s' is ingetrokken.": "The key '%s' has been revoked.",
-    "Omschrijving: is verplicht.": "Description: is required.",
-    "Omschrijving: is te lang (hoogstens %d tekens).": "Description: is too long (at most %d characters).",
-    "U hebt al %d sleutels; trek er eerst een in.": "You already have %d keys; revoke one first.",
-    "Sleutel intrekken": "Revoke the key",
-    "Wat de sleutel '%s' gebruikt, krijgt daarna geen toegang meer. Intrekken?": "Whatever uses the key "
-    "'%s' loses its access. Revoke it?",
-    "Ja, intrekken": "Yes, revoke",
-    "Annuleren": "Cancel",
-}
 
 
 @bp.route("/sleutels", methods=["GET", "POST"])
@@ -101,3 +69,41 @@ def revoke(token_id: int) -> Any:
             abort(404)
     flash(translate("De sleutel '%s' is ingetrokken.") % mine[token_id])
     return redirect(url_for("account.tokens"))
+
+
+INVITATION_PROBLEMS = {
+    "unknown": "Deze uitnodiging bestaat niet (meer). Vraag uw lokale beheerder om een nieuwe.",
+    "used": "Deze uitnodiging werd al gebruikt. Meld u aan met uw e-mailadres en wachtwoord.",
+    "expired": "Deze uitnodiging is verlopen. Vraag uw lokale beheerder om een nieuwe.",
+}
+
+
+@bp.route("/uitnodiging/<token>", methods=["GET", "POST"])
+def invitation(token: str) -> Any:
+    """An invited colleague chooses a password; the account is then active and the link used up."""
+    error: str | None = None
+    with engine().transaction() as db:
+        try:
+            _, person = invitations.pending(db, token, clock.now())
+            name, username = person.name, person.username
+            if request.method == "POST":
+                password = str(request.form.get("password", ""))
+                if password != str(request.form.get("password_again", "")):
+                    error = translate("De twee wachtwoorden verschillen.")
+                else:
+                    invitations.accept(db, token, password, clock.now())
+        except invitations.InvitationError as exc:
+            if exc.reason == "password":
+                error = translate("Wachtwoord: minstens %d tekens.") % invitations.MIN_PASSWORD
+            else:
+                db.rollback()
+                problem = translate(INVITATION_PROBLEMS[exc.reason])
+                status = 404 if exc.reason == "unknown" else 410
+                return render_template("error.html", title="Uitnodiging", text=problem), status
+        if error:
+            db.rollback()
+    if request.method == "POST" and not error:
+        flash(translate("Uw wachtwoord is ingesteld. Meld u aan met %s.") % username)
+        return redirect(url_for("auth.login"))
+    page = render_template("account/invitation.html", name=name, username=username, error=error)
+    return page, 400 if error else 200, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}

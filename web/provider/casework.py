@@ -90,65 +90,10 @@ DATA_LABELS = {
     "registration": "Registraties",
     "certificates": "Attesten",
     "renewal_request": "Aanvraag tot verlenging",
-}
-
-TEXTS: dict[str, str] = {
-    "Opleiding": "Training",
-    "Advies": "Advice",
-    "Voorlopig": "Provisional",
-    "Voorwaardelijk": "Conditional",
-    "Actief": "Active",
-    "Stopgezet": "Stopped",
-    "Verlopen": "Expired",
-    "Bezig": "Running",
-    "Lopend": "Open",
-    "Afgesloten": "Closed",
-    "Geannuleerd": "Cancelled",
-    "Fout (in behandeling)": "Error (being handled)",
-    "Geschorst": "Suspended",
-    "Geweigerd": "Refused",
-    "Geregistreerd": "Registered",
-    "Verklaring op eer ondertekenen": "Sign the declaration of honour",
-    "Verklaring op eer wordt nagekeken": "Declaration of honour being checked",
-    "Auditbureau kiezen": "Choose an audit bureau",
-    "Wacht op het auditrapport": "Waiting for the audit report",
-    "Beslissing door VLAIO": "Decision by VLAIO",
-    "Wacht op de opvolgingsaudit": "Waiting for the follow-up audit",
-    "Geregistreerd; een verlenging vraagt een nieuwe audit": "Registered; a renewal needs a new audit",
-    "Volledige audit": "Full audit",
-    "Beperkte audit (starter)": "Limited audit (starter)",
-    "Opvolgingsaudit": "Follow-up audit",
-    "Activiteit": "Activity",
-    "Ervaring": "Experience",
-    "Klanttevredenheid": "Customer satisfaction",
-    "Kennis van de kmo-portefeuille": "Knowledge of the kmo-portefeuille",
-    "Integriteit": "Integrity",
-    "B - beperkt": "B - limited",
-    "G - gedeeltelijk": "G - partial",
-    "T - toereikend": "T - adequate",
-    "V - volkomen": "V - complete",
-    "Soort dienstverlener": "Kind of provider",
-    "Starter": "Starter",
-    "Ontvankelijkheid": "Eligibility",
-    "Verklaringen op eer": "Declarations of honour",
-    "Geschatte auditkost (EUR)": "Estimated audit cost (EUR)",
-    "Verwachte audit": "Expected audit",
-    "Rapportnummer": "Report id",
-    "Type audit": "Audit type",
-    "Scores": "Scores",
-    "Termijn opvolgingsaudit": "Follow-up audit deadline",
-    "Samenvatting van de audit": "Audit summary",
-    "Auditresultaat": "Audit outcome",
-    "Beslissing": "Decision",
-    "Motivering": "Motivation",
-    "Reden van weigering": "Reason for refusal",
-    "Attesten": "Certificates",
-    "Aanvraag tot verlenging": "Renewal request",
-    # task names of the diagrams
-    "Verklaring op eer ondertekenen (per dienst)": "Sign the declaration of honour (per service)",
-    "Verklaring op eer nakijken": "Check the declaration of honour",
-    "Beslissen over registratie": "Decide on the registration",
-    "Laattijdig auditrapport opvolgen": "Follow up a late audit report",
+    "declaration_accepted": "Verklaring op eer aanvaard",
+    "declared_by": "Ondertekend door",
+    "application_id": "Aanvraagnummer",
+    "service": "Dienst",
 }
 
 
@@ -163,7 +108,7 @@ def phase(detail: InstanceDetail) -> str:
         if element in detail.active_elements:
             return translate(text)
     if detail.status == "completed":
-        return translate("Geweigerd" if detail.data.get("refusal_reason") else "Afgesloten")
+        return translate("Geweigerd") if detail.data.get("refusal_reason") else translate("Afgesloten")
     return word(CASE_STATUS, detail.status)
 
 

@@ -1,4 +1,5 @@
-"""A local administrator grants and revokes the provider profile, for its own organisation only."""
+"""A local administrator grants and revokes the provider profile, and invites colleagues, for its own
+organisation only."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from tasks import people
+from tasks import invitations, people
 from tasks.models import Person
 
 from ..access import organisation_of
@@ -31,6 +32,7 @@ def users() -> Any:
         admin = db.get(Person, g.person.id)
         assert admin is not None
         org_name = organisation_of(db, admin).name
+        waiting = invitations.open_invitations(db, admin, now())
         rows = [
             {
                 "id": p.id,
@@ -38,10 +40,54 @@ def users() -> Any:
                 "username": p.username,
                 "roles": sorted(ROLE_WORDS.get(r, r) for r in people.roles_of(db, p)),
                 "provider": people.PROVIDER_PROFILE in people.roles_of(db, p),
+                "invited_until": waiting.get(p.id),
             }
             for p in people.colleagues(db, admin)
         ]
-    return render_template("provider/users.html", rows=rows, org_name=org_name)
+    return render_template("provider/users.html", rows=rows, org_name=org_name, form={}, errors={})
+
+
+INVITE_ERRORS = {
+    "name": ("name", "Naam: is verplicht (hoogstens 200 tekens)."),
+    "email": ("email", "E-mailadres: is geen geldig e-mailadres."),
+    "exists": ("email", "E-mailadres: er bestaat al een account met dit e-mailadres."),
+}
+
+
+@bp.route("/gebruikers/uitnodigen", methods=["GET", "POST"])
+@roles_required("lokale_beheerder")
+def invite() -> Any:
+    """Invite a colleague: an account for a name and e-mail address, with or without the provider
+    profile, activated when the person sets a password through the e-mailed link."""
+    form = {k: request.form.get(k, "") for k in ("name", "email", "provider")}
+    if request.method == "POST":
+        with engine().transaction() as db:
+            admin = db.get(Person, g.person.id)
+            assert admin is not None
+            try:
+                invitations.invite(
+                    db,
+                    admin,
+                    name=form["name"],
+                    email=form["email"],
+                    provider_profile=form["provider"] == "1",
+                    link=lambda token: url_for("account.invitation", token=token, _external=True),
+                    now=now(),
+                )
+            except invitations.InvitationError as exc:
+                field, message = INVITE_ERRORS[exc.reason]
+                db.rollback()
+                return render_template(
+                    "provider/invite.html", form=form, errors={field: translate(message)}
+                ), 400
+            except people.RightsError:
+                abort(403)
+        flash(
+            translate("%s is uitgenodigd; de uitnodiging staat in de e-mail naar %s.")
+            % (form["name"].strip(), form["email"].strip().lower())
+        )
+        return redirect(url_for("provider.users"))
+    return render_template("provider/invite.html", form=form, errors={})
 
 
 @bp.post("/gebruikers/<int:person_id>")

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, abort, g, render_template
+from flask import Response, abort, g, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tasks import certificate, register, renewal
+from engine import clock
+from engine.pages import InstanceQuery, Match, TaskQuery
+from tasks import certificate, dates, notify, register, renewal
 from tasks.models import AuditBureau, Registration
-from tasks.validation import format_enterprise_number
 
-from ..access import organisation_of, require_case, visible_cases, waits_for_renewal_audit
+from .. import lists
+from ..access import organisation_of, require_case, waits_for_renewal_audit
 from ..auth import engine, roles_required
 from ..i18n import translate
-from . import bp, casework
+from . import bp, casework, story, wording
 
 VIEWERS = ("dienstverlener", "lokale_beheerder")
+PROVIDER_LANE = "Dienstverlener"
 
 
 def registrations_of(db: Session, enterprise_number: str | None) -> list[Registration]:
@@ -38,6 +41,7 @@ NO_CERTIFICATE = (
 
 
 def _registration_rows(regs: list[Registration]) -> list[dict[str, Any]]:
+    today = dates.today(clock.now())
     return [
         {
             "number": r.number,
@@ -47,18 +51,38 @@ def _registration_rows(regs: list[Registration]) -> list[dict[str, Any]]:
             "running": r.status in register.RUNNING,
             "valid_from": r.valid_from,
             "valid_until": r.valid_until,
+            "current_period": register.periods(r, today).current,
+            "next_period": register.periods(r, today).next,
         }
         for r in regs
     ]
+
+
+SORTS = ("id", "key", "company", "status", "created", "updated", "due")
+ORDERS = {"company": f"field:{lists.COMPANY}"}  # the engine's names of the sorts that differ
+APPLICATION = "registration"  # the process of an application (bpmn/registration.bpmn)
+OWN_TASKS = 50  # the provider's open tasks listed at most (the soonest due first)
+
+bp.record_once(lists.init_app)
 
 
 @bp.get("/")
 @roles_required(*VIEWERS)
 def index() -> Any:
     eng = engine()
+    paging = lists.Paging.from_args(request.args, SORTS, "id", descending=True)
     with eng.transaction() as db:
         org = organisation_of(db, g.person)
-        details = visible_cases(db, eng, g.person, g.roles)
+        # the organisation's cases, found by their search field (none without an enterprise number)
+        scope = (
+            (Match(attributes={"enterprise_number": org.enterprise_number}),) if org.enterprise_number else ()
+        )
+        # applications only: complaints are listed on their own page (/klachten/)
+        query = InstanceQuery(process_key=APPLICATION, match=lists.understand(db, paging.text), scope=scope)
+        page = eng.instance_page(
+            db, query, paging.order(ORDERS.get(paging.sort)), paging.offset, lists.PAGE_SIZE
+        )
+        details = [eng.show(db, row.case.id) for row in page.rows]  # the page's cases only
         # application → case, for the cases whose registration waits for a renewal audit
         renewable = {d.business_key: d.id for d in details if waits_for_renewal_audit(d)}
         cases = [
@@ -71,21 +95,38 @@ def index() -> Any:
                 "status": casework.word(casework.CASE_STATUS, d.status),
                 "created_at": d.created_at,
                 "updated_at": d.updated_at,
+                "due_at": row.due_at,
+                "overdue": row.due_at is not None and row.due_at < clock.now(),
             }
-            for d in details
+            for d, row in zip(details, page.rows, strict=True)
         ]
-        tasks = [t for t in eng.tasks(db, lane="Dienstverlener") if t.instance_id in {c["id"] for c in cases}]
+        tasks = eng.task_page(db, TaskQuery(lane=PROVIDER_LANE, scope=scope), limit=OWN_TASKS).rows
         regs = _registration_rows(registrations_of(db, org.enterprise_number))
         org_name = org.name
     return render_template(
         "provider/index.html",
         cases=cases,
-        tasks=tasks,
+        paging=paging,
+        pager=lists.pager(page.offset, len(page.rows), page.total),
+        tasks=[row.task for row in tasks],
         registrations=regs,
         org_name=org_name,
         may_apply="dienstverlener" in g.roles,
         renewable=renewable if "dienstverlener" in g.roles else {},
     )
+
+
+# What the provider's case page leaves out: the agency's internal working data.
+PROVIDER_HIDDEN = {"eligibility", "audit_summary", "decision", "declaration_accepted"}
+
+
+def _for_provider(detail: dict[str, Any]) -> dict[str, Any]:
+    """A history entry's detail without technical errors and the agency's internal working data."""
+    kept = {k: v for k, v in detail.items() if k != "error"}
+    for key in ("data", "changed"):
+        if isinstance(kept.get(key), dict):
+            kept[key] = {k: v for k, v in kept[key].items() if k not in PROVIDER_HIDDEN}
+    return kept
 
 
 @bp.get("/aanvragen/<int:instance_id>")
@@ -100,20 +141,21 @@ def case(instance_id: int) -> Any:
         if request is not None:
             bureau = db.get(AuditBureau, request.audit_bureau)
             requested = (request.requested_at, bureau.name if bureau is not None else request.audit_bureau)
-    data = detail.data
-    summary = [
-        ("Naam van de onderneming", data.get("company_name")),
-        ("Ondernemingsnummer", format_enterprise_number(str(data.get("enterprise_number") or ""))),
-        ("E-mailadres", data.get("email")),
-        ("Diensten", ", ".join(casework.word(casework.SERVICES, s) for s in data.get("services") or [])),
-        ("Auditbureau", data.get("audit_bureau")),
-    ]
+        chosen = db.get(AuditBureau, str(detail.data.get("audit_bureau") or ""))
+        bureaus = {chosen.code: chosen.name} if chosen is not None else {}
+        people = story.people_names(db, [h.actor for h in detail.history])
+        mails = notify.on_case(db, detail.business_key) if detail.business_key else []
+    history = [(h, _for_provider(h.detail)) for h in detail.history]
     return render_template(
         "provider/case.html",
         detail=detail,
         phase=casework.phase(detail),
         status=casework.word(casework.CASE_STATUS, detail.status),
-        summary=summary,
+        refusal=detail.data.get("refusal_reason") if detail.status == "completed" else None,
+        shown=wording.case_data(detail.data, bureaus, hide=PROVIDER_HIDDEN, known_only=True),
+        aspects=wording.aspects(),
+        lines=story.lines(history, detail.element_names, people, bureaus, staff=False),
+        mails=mails,
         registrations=regs,
         tasks=[t for t in detail.ready_tasks if t.lane == "Dienstverlener"],
         may_act="dienstverlener" in g.roles,
@@ -140,10 +182,8 @@ def certificate_pdf(number: str) -> Any:
             status = casework.word(casework.REGISTRATION_STATUS, reg.status).lower()
             text = translate(NO_CERTIFICATE) % (reg.number, status)
             return render_template("error.html", code=410, title="Geen geldig attest", text=text), 410
-        cert = certificate.latest(db, reg)
-        if cert is None:
-            abort(404)
-        pdf, filename = bytes(cert.pdf), f"attest-{reg.number}.pdf"
+        # rendered as it stands today (status, periods), not the copy kept when it was issued
+        pdf, filename = certificate.current(reg, clock.now(), request.host_url), f"attest-{reg.number}.pdf"
     return Response(
         pdf,
         mimetype="application/pdf",

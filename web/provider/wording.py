@@ -17,25 +17,6 @@ PROVIDER_TYPES = {"private": "Privé", "public": "Publiek"}
 OUTCOMES = {"positive": "Positief", "conditional": "Voorwaardelijk", "negative": "Negatief"}
 DECISIONS = {"approve": "Goedkeuren", "reject": "Weigeren"}
 
-TEXTS: dict[str, str] = {
-    "Privé": "Private",
-    "Publiek": "Public",
-    "Positief": "Positive",
-    "Negatief": "Negative",
-    "Goedkeuren": "Approve",
-    "Ja": "Yes",
-    "Nee": "No",
-    "Ontvankelijk": "Eligible",
-    "Niet ontvankelijk": "Not eligible",
-    "ondertekend door %s": "signed by %s",
-    "niet ondertekend": "not signed",
-    "B-score": "B score",
-    "G-score": "G score",
-    "geen B- of G-score": "no B or G score",
-    "modules": "modules",
-    "Module": "Module",
-}
-
 
 @dataclass(frozen=True)
 class Shown:
@@ -49,12 +30,19 @@ class Shown:
 
 
 def case_data(
-    data: Mapping[str, Any], bureaus: Mapping[str, str] | None = None, hide: set[str] | None = None
+    data: Mapping[str, Any],
+    bureaus: Mapping[str, str] | None = None,
+    hide: set[str] | None = None,
+    known_only: bool = False,
 ) -> list[Shown]:
     """The case's fields in the data dictionary's order, in words; ``hide`` leaves fields out (a task's
-    own outputs, not yet decided); ``bureaus`` names audit bureaus by code."""
+    own outputs, not yet decided); ``bureaus`` names audit bureaus by code; ``known_only`` leaves out
+    what the data dictionary does not name (services' bookkeeping, for the technical view)."""
     order = {key: n for n, key in enumerate(casework.DATA_LABELS)}
-    keys = sorted((k for k in data if k not in (hide or set())), key=lambda k: (order.get(k, len(order)), k))
+    keys = sorted(
+        (k for k in data if k not in (hide or set()) and (k in order or not known_only)),
+        key=lambda k: (order.get(k, len(order)), k),
+    )
     shown = []
     for key in keys:
         label = translate(casework.DATA_LABELS[key]) if key in casework.DATA_LABELS else key
@@ -62,6 +50,8 @@ def case_data(
         if key == "scores" and isinstance(value, dict):
             shown.append(Shown(key, label, "", score_rows(value)))
             continue
+        if key == "declarations" and isinstance(value, list) and isinstance(data.get("services"), list):
+            value = _per_service(value, data["services"])
         say = WORDS.get(key)
         try:
             text = say(value, bureaus or {}) if say is not None else _plain(value)
@@ -90,7 +80,7 @@ def _plain(value: Any) -> str:
     if value is None or value == "":
         return "-"
     if isinstance(value, bool):
-        return translate("Ja" if value else "Nee")
+        return translate("Ja") if value else translate("Nee")
     if isinstance(value, list):
         return ", ".join(_plain(v) for v in value) or "-"
     if isinstance(value, dict):
@@ -103,6 +93,8 @@ def _words(table: dict[str, str]) -> Callable[[Any, Mapping[str, str]], str]:
 
 
 def _services(value: Any, _: Mapping[str, str]) -> str:
+    if not isinstance(value, list):
+        raise TypeError("services are a list")  # e.g. hidden: shown as itself
     return ", ".join(casework.word(casework.SERVICES, s) for s in value) or "-"
 
 
@@ -116,9 +108,24 @@ def _eligibility(value: Any, _: Mapping[str, str]) -> str:
     return f"{translate('Niet ontvankelijk')}: {'; '.join(value.get('reasons') or [])}"
 
 
+def _per_service(declarations: list[Any], services: list[Any]) -> list[Any]:
+    """The multi-instance output (who signed, one per service, in the order of the services) with the
+    service each signature is for."""
+    if len(declarations) != len(services):
+        return declarations
+    return [
+        {"service": s, "declared_by": d} if not isinstance(d, dict) else {"service": s, **d}
+        for s, d in zip(services, declarations, strict=True)
+    ]
+
+
 def _declarations(value: Any, _: Mapping[str, str]) -> str:
+    if not isinstance(value, list):
+        raise TypeError("declarations are a list")  # e.g. hidden: shown as itself
     parts = []
     for d in value:
+        if not isinstance(d, dict):
+            d = {"declared_by": d}
         service = casework.word(casework.SERVICES, d.get("service")) if d.get("service") else ""
         signed = d.get("declared_by")
         state = translate("ondertekend door %s") % signed if signed else translate("niet ondertekend")
@@ -142,6 +149,7 @@ WORDS: dict[str, Callable[[Any, Mapping[str, str]], str]] = {
     "enterprise_number": lambda v, _: format_enterprise_number(str(v)),
     "iban": lambda v, _: format_iban(str(v)),
     "services": _services,
+    "service": lambda v, _: casework.word(casework.SERVICES, v),
     "provider_type": _words(PROVIDER_TYPES),
     "eligibility": _eligibility,
     "declarations": _declarations,
