@@ -15,6 +15,9 @@ from tests.procedures.conftest import World, scores
 BUREAU_LANE = "Auditbureau"
 COMMITTEE_LANE = "Toezichtscomité (VLAIO, Departement WSE, VDAB)"
 
+# the engine's storage is tested on both databases elsewhere
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
 
 def audited(world: World, **changes: Any) -> str:
     """An application audited by DNV (report delivered), and DNV's auditor; its application id."""

@@ -16,6 +16,11 @@ REASON = "verklaring op eer niet aanvaard: Niet ondertekend"  # the refusal step
 RAW = ('"training"', "user_task_completed", "sign_declaration", "wait_report", "{&#34;", "dnv<")
 
 
+pytestmark = pytest.mark.parametrize(
+    "db_url", ["sqlite"], indirect=True
+)  # words, not storage: one database is enough
+
+
 @pytest.fixture
 def refused(app: Flask, engine: Engine) -> int:
     case = start(engine, "APP-0009")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo, write_mo
@@ -51,6 +52,7 @@ def test_the_compiled_catalog_is_the_current_one() -> None:
     assert stored == fresh, "run: pybabel compile -d web/translations"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # words, not storage: one database is enough
 def test_dutch_first_whatever_the_browser_asks_english_when_chosen(client: FlaskClient, app: Flask) -> None:
     first = client.get("/login", headers={"Accept-Language": "en-GB,en;q=0.9"}).get_data(as_text=True)
     assert '<html lang="nl">' in first and "Aanmelden" in first

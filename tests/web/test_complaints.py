@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask import Flask
 
 from engine import clock
@@ -15,6 +16,9 @@ from tests.web.conftest import PASSWORD
 from tests.web.test_provider import OTHER, client_of, grant, post, to_report
 
 TEXT = "De auditor beoordeelde de module kennis zonder onze stukken te bekijken."
+
+# the pages' rights, not storage: one database is enough
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 def _auditor(engine: Engine, username: str, code: str) -> None:

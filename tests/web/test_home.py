@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -11,6 +12,10 @@ from engine import clock
 from engine.api import Engine
 from tests.web.conftest import login
 from tests.web.test_cases import complete, page, start, to_report
+
+pytestmark = pytest.mark.parametrize(
+    "db_url", ["sqlite"], indirect=True
+)  # words, not storage: one database is enough
 
 
 def test_home_pages_say_what_waits_for_each_role(client: FlaskClient, app: Flask, engine: Engine) -> None:

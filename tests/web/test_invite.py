@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -17,6 +18,11 @@ from tasks.models import OutboxMessage
 from tests.web.conftest import csrf_token, login
 
 NEW_PASSWORD = "een-lang-wachtwoord"
+
+
+pytestmark = pytest.mark.parametrize(
+    "db_url", ["sqlite"], indirect=True
+)  # words, not storage: one database is enough
 
 
 def invite(client: FlaskClient, **fields: str) -> tuple[int, str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from tasks import invitations, people
+from tasks import certificate, invitations, people
 from tasks.models import Person
 
 from ..access import organisation_of
@@ -71,7 +71,10 @@ def invite() -> Any:
                     name=form["name"],
                     email=form["email"],
                     provider_profile=form["provider"] == "1",
-                    link=lambda token: url_for("account.invitation", token=token, _external=True),
+                    # on the public site's address (KMOP_PUBLIC_URL), else the host asked
+                    link=lambda token: (
+                        certificate.public_url(request.host_url) + url_for("account.invitation", token=token)
+                    ),
                     now=now(),
                 )
             except invitations.InvitationError as exc:
