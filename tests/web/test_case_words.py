@@ -41,6 +41,7 @@ def test_staff_case_page_reads_in_words_and_keeps_the_raw_data_on_its_technical_
     assert "<dd>Opleiding</dd>" in html and "<dd>DNV</dd>" in html and "<dd>Volledige audit</dd>" in html
     assert "Opleiding: ondertekend door Jan Peeters" in html
     assert "<strong>Taak afgerond</strong>: Auditbureau kiezen" in html and "Auditbureau: DNV" in html
+    assert "(door tester)" in html
     for raw in RAW:
         assert raw not in html, raw
     technical = page(client, f"/dossiers/{case}?tab=technisch")
@@ -79,6 +80,7 @@ def test_an_auditor_sees_no_e_mails_of_the_provider(
     login(client, "auditor.dnv")
     html = page(client, f"/dossiers/{case}")
     assert "Verstuurde e-mails" not in html and "info@acme.be" not in html
+    assert "door tester" not in html  # who acted is personal data too (staff read it: see above)
 
 
 def test_the_provider_case_page_in_english(client: FlaskClient, refused: int) -> None:
