@@ -215,10 +215,12 @@ def update_registrations(
                 "valid_until": dates.add_years(reg.valid_until, 5),
             },
         }
-        changes = options[action]
+        changes = dict(options[action])
         why = reason
         if action == "activate" and reg.status == "provisional":
             changes, why = {}, _CONDITION_MET_STARTER
+        if action == "activate":
+            changes["condition_met"] = True  # no follow-up deadline left to show or to plan by
         register.change(
             ctx.session, reg, now=ctx.now, on_date=today, reason=why, source=ctx.idempotency_key, **changes
         )

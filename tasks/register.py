@@ -124,8 +124,10 @@ def change(
     status: str | None = None,
     valid_from: date | None = None,
     valid_until: date | None = None,
+    condition_met: bool = False,
 ) -> bool:
-    """Apply one change and record it; a change already recorded under ``source`` is not applied again."""
+    """Apply one change and record it; a change already recorded under ``source`` is not applied again.
+    ``condition_met``: the follow-up audit's deadline is over and done with (cleared)."""
     seen = session.scalar(
         select(RegistrationChange.id).where(
             RegistrationChange.registration_id == reg.id, RegistrationChange.source == source
@@ -138,6 +140,8 @@ def change(
         reg.previous_from, reg.previous_until = reg.valid_from, reg.valid_until
     reg.valid_from = valid_from or reg.valid_from
     reg.valid_until = valid_until or reg.valid_until
+    if condition_met:
+        reg.follow_up_deadline = None
     reg.updated_at = now
     _record(session, reg, now, on_date, reason, source)
     return True

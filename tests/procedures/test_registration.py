@@ -95,7 +95,7 @@ def test_conditional_registration_positive_follow_up_turns_active_without_any_me
     world.advance(days=90)
     case.report("R-2", audit_type="follow_up", scores=scores(("knowledge",)))
     [record] = world.registrations(case.key)
-    assert record["status"] == "active"
+    assert record["status"] == "active" and "follow_up_deadline" not in record  # the condition is met
     assert len(world.outbox(case.key)) == sent_before, "a positive follow-up sends nothing"
 
 

@@ -53,6 +53,7 @@ def test_starter_with_g_runs_both_follow_ups_and_becomes_full_after_both(world: 
     case.report("R-2", audit_type="follow_up", scores=scores(("knowledge",)))
     [record] = world.registrations(case.key)
     assert record["status"] == "provisional", "the condition is met; the starter's follow-up is still due"
+    assert "follow_up_deadline" not in record, "no follow-up deadline of a met condition stays behind"
     assert "voorwaarde vervuld" in record["history"][-1]["reason"]
     active = case.detail().active_elements
     assert "starter_follow_up" in active and "conditional_follow_up" not in active
