@@ -7,7 +7,7 @@ from typing import Any
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from engine import clock
-from engine.errors import Claimed, Conflict, Forbidden, InvalidInput, NotFound
+from engine.errors import Claimed, Conflict, Forbidden, NotFound
 from engine.pages import TaskQuery
 from tasks.models import AuditBureau
 
@@ -137,21 +137,11 @@ def task(task_id: str) -> Any:
     if request.method == "POST":
         if not ours:
             abort(403)
-        values = formrender.values(schema, request.form)
-        data = formrender.parse(schema, request.form)
-        errors = formrender.check(schema, data)
-        if view.claimed_by not in (None, g.person.username):
-            errors[""] = translate("Deze taak is opgenomen door %s.") % view.claimed_by
-            status = 409
-        if not errors:
-            actor = g.person.username
-            done = casework.attempt(eng, lambda db: eng.complete(db, task_id, data, actor=actor))
-            if isinstance(done, InvalidInput):
-                errors = formrender.messages(done, schema)
-            else:
-                flash(translate("De taak is afgerond."))
-                return redirect(url_for("agency.inbox"))
-        status = status if status != 200 else 400
+        values, errors, done = casework.complete_form(eng, schema, request.form, view, g.person.username)
+        if done:
+            flash(translate("De taak is afgerond."))
+            return redirect(url_for("agency.inbox"))
+        status = 409 if view.claimed_by not in (None, g.person.username) else 400
     return render_template(
         "agency/task.html",
         view=view,

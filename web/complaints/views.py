@@ -203,19 +203,10 @@ def task(instance_id: int, task_id: str) -> Any:
     errors: dict[str, str] = {}
     values = formrender.initial(schema, {})
     if request.method == "POST":
-        values = formrender.values(schema, request.form)
-        data = formrender.parse(schema, request.form)
-        errors = formrender.check(schema, data)
-        if view.claimed_by not in (None, g.person.username):
-            errors[""] = translate("Deze taak is opgenomen door %s.") % view.claimed_by
-        if not errors:
-            actor = g.person.username
-            done = casework.attempt(eng, lambda db: eng.complete(db, task_id, data, actor=actor))
-            if isinstance(done, InvalidInput):
-                errors = formrender.messages(done, schema)
-            else:
-                flash(translate("De taak is afgerond."))
-                return redirect(url_for("complaints.show", instance_id=instance_id))
+        values, errors, done = casework.complete_form(eng, schema, request.form, view, g.person.username)
+        if done:
+            flash(translate("De taak is afgerond."))
+            return redirect(url_for("complaints.show", instance_id=instance_id))
     return render_template(
         "complaints/task.html",
         view=view,

@@ -88,17 +88,10 @@ def task(task_id: str) -> Any:
     schema = schema or {"type": "object", "properties": {}}
     errors: dict[str, str] = {}
     if request.method == "POST":
-        data = formrender.parse(schema, request.form)
-        values = formrender.values(schema, request.form)
-        errors = formrender.check(schema, data)
-        if not errors:
-            actor = g.person.username
-            done = casework.attempt(eng, lambda db: eng.complete(db, task_id, data, actor=actor))
-            if isinstance(done, InvalidInput):
-                errors = formrender.messages(done, schema)
-            else:
-                flash(translate("De taak is afgerond."))
-                return redirect(url_for("provider.case", instance_id=view.instance_id))
+        values, errors, done = casework.complete_form(eng, schema, request.form, view, g.person.username)
+        if done:
+            flash(translate("De taak is afgerond."))
+            return redirect(url_for("provider.case", instance_id=view.instance_id))
     else:
         values = formrender.initial(schema, {"declared_by": g.person.name})
     return render_template(

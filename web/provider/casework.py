@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from engine.errors import InvalidInput
 from engine.views import InstanceDetail
 
+from .. import formrender
 from ..i18n import translate
 
 T = TypeVar("T")
@@ -151,3 +152,22 @@ def attempt(engine: Any, call: Callable[[Session], T]) -> T | InvalidInput:
                 return call(db)
         except InvalidInput as exc:
             return exc
+
+
+def complete_form(
+    engine: Any, schema: dict[str, Any], form: Any, task: Any, actor: str
+) -> tuple[dict[str, Any], dict[str, str], bool]:
+    """Complete a user task with its posted form, as every task page does: (the values to show again,
+    the errors by field, whether the task was completed). A task claimed by someone else, a field the
+    form refuses and a completion the engine refuses each come back as errors, nothing half done."""
+    values = formrender.values(schema, form)
+    data = formrender.parse(schema, form)
+    errors = formrender.check(schema, data)
+    if task.claimed_by not in (None, actor):
+        errors[""] = translate("Deze taak is opgenomen door %s.") % task.claimed_by
+    if errors:
+        return values, errors, False
+    done = attempt(engine, lambda db: engine.complete(db, task.id, data, actor=actor))
+    if isinstance(done, InvalidInput):
+        return values, formrender.messages(done, schema), False
+    return values, {}, True
