@@ -131,3 +131,26 @@ def log_in(page: Any, site: Site, username: str, target: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.click("form.form button[type=submit]")
     page.wait_for_url(f"{site.url}{target}")
+
+
+def add_person(db: Any, username: str, name: str, organisation: Any, roles: tuple[str, ...] = ()) -> None:
+    """One person who logs in with the tests' password (e-mail ``<username>@x.example``)."""
+    people.create_person(
+        db,
+        username=username,
+        name=name,
+        email=f"{username}@x.example",
+        password=PASSWORD,
+        organisation=organisation,
+        roles=roles,
+        now=clock.now(),
+    )
+
+
+def open_page(browser: Any, site: Site, username: str, target: str) -> Any:
+    """A browser context of its own for ``username`` (its own cookies), logged in and at ``target``."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="nl-BE")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    log_in(page, site, username, target)
+    return page

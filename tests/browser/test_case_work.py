@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from engine import clock
 from tasks import people
-from tests.browser.conftest import ARTIFACTS, PASSWORD, Site, log_in
+from tests.browser.conftest import ARTIFACTS, Site, add_person, open_page
 from tests.kmop_cli import Kmop
 from tests.procedures.conftest import Case, World
 
@@ -23,24 +22,7 @@ REASON = "De verklaring op eer is door iemand zonder volmacht ondertekend."
 def _people(site: Site) -> None:
     with site.engine.transaction() as db:
         acme = people.create_organisation(db, "Acme Opleidingen BV", "provider", "0566988259")
-        people.create_person(
-            db,
-            username=PROVIDER,
-            name="Jan Peeters",
-            email="jan@acme.example",
-            password=PASSWORD,
-            organisation=acme,
-            roles=("dienstverlener",),
-            now=clock.now(),
-        )
-
-
-def _page(browser: Any, site: Site, username: str, target: str) -> Any:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="nl-BE")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    log_in(page, site, username, target)
-    return page
+        add_person(db, PROVIDER, "Jan Peeters", acme, ("dienstverlener",))
 
 
 def _shot(page: Any, name: str) -> None:
@@ -58,7 +40,7 @@ def test_refusal_needs_a_reason_overdue_tasks_stand_out_and_the_case_reads_in_wo
     later.sign_declarations()  # a second check, due later than the seeded case's
 
     # 1. The agency refuses the seeded declaration: first without a reason (refused), then with one.
-    an = _page(browser, site, AGENCY, "/vlaio/")
+    an = open_page(browser, site, AGENCY, "/vlaio/")
     seeded = Case(world, site.case_id, "APP-0001")
     an.goto(f"{site.url}/vlaio/taken/{seeded.task('check_declaration')}")
     an.get_by_label("Niet in orde").check()
@@ -71,7 +53,7 @@ def test_refusal_needs_a_reason_overdue_tasks_stand_out_and_the_case_reads_in_wo
     an.wait_for_url(f"{site.url}/vlaio/")
 
     # 2. The provider reads the reason on its case, and in the e-mail shown there.
-    jan = _page(browser, site, PROVIDER, f"/aanbieder/aanvragen/{site.case_id}")
+    jan = open_page(browser, site, PROVIDER, f"/aanbieder/aanvragen/{site.case_id}")
     refused = jan.locator("dd.refused").inner_text()
     assert REASON in refused and "Geweigerd" in jan.locator("dl.summary").first.inner_text()
     jan.locator("ul.mails summary").first.click()

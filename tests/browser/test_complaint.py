@@ -12,7 +12,7 @@ from typing import Any
 
 from engine import clock
 from tasks import people
-from tests.browser.conftest import ARTIFACTS, PASSWORD, Site, log_in
+from tests.browser.conftest import ARTIFACTS, Site, add_person, open_page
 
 PROVIDER, AUDITOR, COMMITTEE = "jan.acme", "auditor.dnv", "an.vlaio"
 
@@ -27,16 +27,7 @@ def _audited(site: Site) -> None:
             (PROVIDER, "Jan Peeters", acme, ("dienstverlener",)),
             (AUDITOR, "Dirk Auditor", dnv, ("auditbureau",)),
         ):
-            people.create_person(
-                db,
-                username=username,
-                name=name,
-                email=f"{username}@x.example",
-                password=PASSWORD,
-                organisation=org,
-                roles=roles,
-                now=clock.now(),
-            )
+            add_person(db, username, name, org, roles)
     for element, data in (
         ("check_declaration", {"decision": "approve"}),
         ("choose_bureau", {"audit_bureau": "dnv", "audit_hours": 12}),
@@ -51,14 +42,6 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"complaint_{name}.png"), full_page=True)
 
 
-def _page(browser: Any, site: Site, username: str, target: str) -> Any:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="nl-BE")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    log_in(page, site, username, target)
-    return page
-
-
 def _complete(page: Any, task_name: str, choice: str, text_field: str, text: str) -> None:
     page.click(f"a:has-text('{task_name}')")
     page.check(f"input[value={choice}]")
@@ -69,7 +52,7 @@ def _complete(page: Any, task_name: str, choice: str, text_field: str, text: str
 
 def test_complaint_answered_late_appealed_and_decided(browser: Any, site: Site) -> None:
     _audited(site)
-    jan = _page(browser, site, PROVIDER, "/klachten/")
+    jan = open_page(browser, site, PROVIDER, "/klachten/")
     jan.click("a:has-text('Klacht indienen')")
     jan.select_option("select[name=audit]", "APP-0001|dnv")
     jan.check("input[value=verdict]")
@@ -85,7 +68,7 @@ def test_complaint_answered_late_appealed_and_decided(browser: Any, site: Site) 
     _shot(jan, "2_filed")
 
     site.engine.advance_clock(clock.now() + timedelta(days=31))  # past the 30-day answer deadline
-    dirk = _page(browser, site, AUDITOR, "/klachten/")
+    dirk = open_page(browser, site, AUDITOR, "/klachten/")
     assert "Over tijd" in dirk.inner_text("table.complaint-tasks")
     dirk.goto(complaint_url)
     mails = dirk.inner_text("table.mails")
@@ -105,7 +88,7 @@ def test_complaint_answered_late_appealed_and_decided(browser: Any, site: Site) 
     _complete(jan, "Beroep overwegen", "appeal", "appeal_text", "Het bureau bekeek ons dossier niet.")
     _shot(jan, "5_appealed")
 
-    an = _page(browser, site, COMMITTEE, "/klachten/")
+    an = open_page(browser, site, COMMITTEE, "/klachten/")
     _complete(
         an,
         "Beslissen over beroep",

@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from engine import clock
 from tasks import people
-from tests.browser.conftest import ARTIFACTS, PASSWORD, Site, log_in
+from tests.browser.conftest import ARTIFACTS, Site, add_person, log_in
 
 SHOTS = ARTIFACTS / "journey"
 MODULES = ("activity", "experience", "satisfaction", "knowledge", "integrity")
@@ -36,16 +35,7 @@ def _people(site: Site) -> None:
             (COLLEAGUE, "Jan Peeters", beta, ()),
             (AUDITOR, "Dirk Auditor", dnv, ("auditbureau",)),
         ):
-            people.create_person(
-                db,
-                username=username,
-                name=name,
-                email=f"{username}@x.example",
-                password=PASSWORD,
-                organisation=org,
-                roles=roles,
-                now=clock.now(),
-            )
+            add_person(db, username, name, org, roles)
 
 
 class Journey:

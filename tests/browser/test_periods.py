@@ -16,7 +16,7 @@ from PIL import Image
 
 from engine import clock
 from tasks import people, register
-from tests.browser.conftest import ARTIFACTS, PASSWORD, Site, log_in
+from tests.browser.conftest import ARTIFACTS, Site, add_person, log_in
 from tests.web.test_certificate import renewed_early
 from tests.web.test_provider import registered
 
@@ -26,16 +26,7 @@ DPI = 150
 def _provider(site: Site) -> None:
     with site.engine.transaction() as db:
         acme = people.create_organisation(db, "Acme Opleidingen BV", "provider", "0566988259")
-        people.create_person(
-            db,
-            username="jan.acme",
-            name="Jan",
-            email="jan.acme@x.example",
-            password=PASSWORD,
-            organisation=acme,
-            roles=("dienstverlener",),
-            now=clock.now(),
-        )
+        add_person(db, "jan.acme", "Jan", acme, ("dienstverlener",))
 
 
 def _stopped(site: Site) -> str:

@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 from babel.messages.pofile import read_po
 
-from engine import clock
 from tasks import people
-from tests.browser.conftest import ARTIFACTS, PASSWORD, Site, log_in
+from tests.browser.conftest import ARTIFACTS, Site, add_person, log_in
 from tests.procedures.conftest import Case, World, scores
 from web.i18n import TRANSLATIONS
 
@@ -37,16 +36,7 @@ def _people(site: Site) -> None:
             (PROVIDER, "Jan Peeters-Vandenberghe", acme, ("dienstverlener", "lokale_beheerder")),
             (AUDITOR, "Dirk Auditor", dnv, ("auditbureau",)),
         ):
-            people.create_person(
-                db,
-                username=username,
-                name=name,
-                email=f"{username}@x.example",
-                password=PASSWORD,
-                organisation=org,
-                roles=roles,
-                now=clock.now(),
-            )
+            add_person(db, username, name, org, roles)
 
 
 def _pages(site: Site) -> dict[str, list[tuple[str, str]]]:
