@@ -242,12 +242,20 @@ def wait_elements(session: Session, specs: SpecCache) -> list[str]:
 
 def _deployed(session: Session, specs: SpecCache) -> list[_Waits]:
     """The waits of every deployed version, read from its spec once per version (versions never change)."""
+    return [_version(session, specs, version_id) for version_id in session.scalars(select(ProcessVersion.id))]
+
+
+def _version(session: Session, specs: SpecCache, version_id: int) -> _Waits:
     known = _DEPLOYED.setdefault(specs, {})
-    for version_id in session.scalars(select(ProcessVersion.id)):
-        if version_id not in known:
-            spec, subprocesses = specs.blueprint(session, specs.version(session, version_id)).instantiate()
-            known[version_id] = _waits([spec, *(subprocesses[k] for k in subprocesses)])
-    return list(known.values())
+    if version_id not in known:
+        spec, subprocesses = specs.blueprint(session, specs.version(session, version_id)).instantiate()
+        known[version_id] = _waits([spec, *(subprocesses[k] for k in subprocesses)])
+    return known[version_id]
+
+
+def version_names(session: Session, specs: SpecCache, version_id: int) -> dict[str, str]:
+    """The name of every element (and the process) of one deployed version by its id (read once)."""
+    return dict(_version(session, specs, version_id).names)
 
 
 def element_names(session: Session, specs: SpecCache) -> dict[str, str]:

@@ -317,18 +317,3 @@ def clear(session: Session, instance_id: int) -> None:
     """Drop every waiting projection of an instance that ended or was cancelled."""
     session.execute(delete(WakeUp).where(WakeUp.instance_id == instance_id))
     session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == instance_id))
-
-
-def element_names(wf: Any) -> dict[str, str]:
-    """Every BPMN element's name by its id, for the workflow and its subprocesses (and each process key by
-    the process's name), so pages can say what a step is called instead of its id."""
-    names: dict[str, str] = {}
-    specs = [wf.spec, *getattr(wf, "subprocess_specs", {}).values()]
-    for spec in specs:
-        if getattr(spec, "name", None) and getattr(spec, "description", None):
-            names[str(spec.name)] = str(spec.description)
-        for task_spec in spec.task_specs.values():
-            bpmn_id, name = getattr(task_spec, "bpmn_id", None), getattr(task_spec, "bpmn_name", None)
-            if bpmn_id and name:
-                names[str(bpmn_id)] = str(name)
-    return names

@@ -160,7 +160,7 @@ class QueriesMixin(EngineBase):
             active_elements=active,
             completed_elements=done,
             process_name=version.name,
-            element_names=projections.element_names(wf),
+            element_names=pages.version_names(session, self.runtime.specs, inst.process_version_id),
         )
 
     def tasks(

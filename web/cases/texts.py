@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from web.provider import story
-
 STATUS_NL = {
     "running": "Bezig",
     "waiting": "Wacht",
@@ -14,5 +12,3 @@ STATUS_NL = {
 }
 KIND_NL = {"timer": "timer", "retry": "nieuwe poging"}
 INCIDENT_NL = {"open": "open", "resolved": "opgelost"}
-# History events in words live with the words of the case (web/provider/story.py).
-EVENT_NL = story.EVENT_NL

@@ -19,7 +19,7 @@ from web.i18n import current_language, translate
 from web.provider import story, wording
 
 from . import listing, privacy
-from .texts import EVENT_NL, INCIDENT_NL, KIND_NL, STATUS_NL
+from .texts import INCIDENT_NL, KIND_NL, STATUS_NL
 
 bp = Blueprint("cases", __name__, template_folder="templates")
 bp.record_once(lists.init_app)
@@ -28,11 +28,6 @@ bp.record_once(lists.init_app)
 @bp.app_template_filter("case_status")
 def case_status(status: str) -> str:
     return translate(STATUS_NL.get(status, status))
-
-
-@bp.app_template_filter("case_event")
-def case_event(event: str) -> str:
-    return translate(EVENT_NL.get(event, event))
 
 
 @bp.get("/")
