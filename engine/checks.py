@@ -7,6 +7,7 @@ deployment attempt names every problem at once.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -258,3 +259,37 @@ def check_timer_value(event: TimerEventDefinition, value: object) -> str | None:
         kind = type(event).__name__.replace("TimerEventDefinition", "").replace("EventDefinition", "")
         return f"timer value {value!r} is not a valid ISO 8601 {kind.lower() or 'timer'}"
     return None
+
+
+TIMER_KINDS_BY_NAME = {
+    "timeDuration": DurationTimerEventDefinition,
+    "timeDate": TimeDateEventDefinition,
+    "timeCycle": CycleTimerEventDefinition,
+}
+
+
+def timer_moment(kind: str, expression: str) -> tuple[str | None, datetime | None]:
+    """(what is wrong, None) or (None, the first moment the timer fires when it starts now).
+
+    A timer whose expression refers to process data cannot be computed before it runs: (None, None).
+    """
+    definition = TIMER_KINDS_BY_NAME.get(kind)
+    if definition is None:
+        return f"unknown timer kind {kind!r}: use timeDuration, timeDate or timeCycle", None
+    event = definition("timer", expression.strip())
+    message = check_timer_expression(event)
+    if message:
+        return message, None
+    try:
+        value = evaluate_expression(event.expression, {}, {"now": clock.now})
+    except Exception:
+        return None, None  # depends on the case's data
+    start = clock.now()
+    if isinstance(event, DurationTimerEventDefinition):
+        return None, start + TimerEventDefinition.get_timedelta_from_start(
+            TimerEventDefinition.parse_iso_duration(value), start
+        )
+    if isinstance(event, TimeDateEventDefinition):
+        return None, TimerEventDefinition.get_datetime(value)
+    _, first, interval = TimerEventDefinition.parse_iso_recurring_interval(value)
+    return None, max(first, start) + interval

@@ -48,19 +48,29 @@ def deploy(
     session: Session, sources: list[SourceFile], registry: ServiceRegistry, actor: str | None = None
 ) -> DeployResult:
     """Validate ``sources`` and store what is new; raise ``DeploymentError`` naming every problem."""
-    if not sources:
-        raise DeploymentError(
-            [Problem("(none)", None, "nothing to deploy: no BPMN, DMN or form files given")]
-        )
+    problems, parsed, checked = _check(session, sources, registry)
+    if problems:
+        raise DeploymentError(problems)
+    return _store(session, parsed, sources, checked, actor)
+
+
+def problems_of(session: Session, sources: list[SourceFile], registry: ServiceRegistry) -> list[Problem]:
+    """Every problem ``deploy`` would refuse ``sources`` for, without storing anything (drafts)."""
+    return _check(session, sources, registry)[0]
+
+
+def _check(
+    session: Session, sources: list[SourceFile], registry: ServiceRegistry
+) -> tuple[list[Problem], Parsed, _Checked]:
     problems: list[Problem] = []
+    if not sources:
+        problems.append(Problem("(none)", None, "nothing to deploy: no BPMN, DMN or form files given"))
     names = [s.name for s in sources]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(Problem(dup, None, "two files with the same name in one deployment"))
     parsed = parse_all(session, sources, problems)
     checked = _check_processes(parsed, sources, registry, problems)
-    if problems:
-        raise DeploymentError(problems)
-    return _store(session, parsed, sources, checked, actor)
+    return problems, parsed, checked
 
 
 # ------------------------------------------------------------------------------------ process checks

@@ -65,6 +65,7 @@ class Deployment(Base):
     deployed_at: Mapped[datetime]
     deployed_by: Mapped[str | None] = mapped_column(String(200))
     summary: Mapped[dict[str, Any]]
+    reason: Mapped[str | None] = mapped_column(Text, default=None)  # why (the analyst's message)
 
 
 class DefinitionFile(Base):
@@ -281,3 +282,31 @@ class ClockState(Base):
     __tablename__ = "clock_state"
     id: Mapped[int] = mapped_column(primary_key=True)
     now: Mapped[datetime]
+
+
+class ModelDraft(Base):
+    """An analyst's unsaved-to-production edit of one process: its files as they are being edited.
+
+    A draft never affects a running case: only deploying it makes a new version. One draft per process key;
+    ``base_version`` is the version it was started from (to warn when another version was deployed since).
+    """
+
+    __tablename__ = "model_draft"
+    process_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    base_version: Mapped[int | None]
+    files: Mapped[dict[str, Any]]  # {"files": [{"name": ..., "content": ...}, ...]}
+    updated_by: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+
+
+class DefinitionAudit(Base):
+    """Append-only trail of what analysts did to definitions: deploys, migrations (who, when, why, what)."""
+
+    __tablename__ = "definition_audit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(20))  # deploy | migrate | discard
+    process_key: Mapped[str] = mapped_column(String(200), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]]  # deploy: versions, changed elements; migrate: from/to, moved, refused
