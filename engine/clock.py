@@ -70,6 +70,9 @@ class SimulatedClock:
 
 
 _active: list[Clock] = [SystemClock()]
+# A clock for this context only (``using``): a try-out's scratch engine runs on its own simulated clock
+# while the process-wide clock stays the live one.
+_local: ContextVar[Clock | None] = ContextVar("kmop_local_clock", default=None)
 
 
 def install(clock: Clock) -> None:
@@ -79,19 +82,34 @@ def install(clock: Clock) -> None:
 
 
 def active() -> Clock:
-    return _active[0]
+    """The clock in use here: this context's (``using``), else the installed one."""
+    local = _local.get()
+    return local if local is not None else _active[0]
 
 
 def now() -> datetime:
     """Return the current time: the pinned time inside an engine run, else the active clock's."""
     pinned = _pinned.get()
-    return pinned if pinned is not None else _active[0].now()
+    return pinned if pinned is not None else active().now()
+
+
+@contextlib.contextmanager
+def using(clock: Clock) -> Iterator[Clock]:
+    """Make ``clock`` the source of "now" in this context only (this thread or task), leaving the installed
+    clock alone for everyone else; a pinned time from outside does not leak in."""
+    _patch_spiff_timers()
+    local, unpinned = _local.set(clock), _pinned.set(None)
+    try:
+        yield clock
+    finally:
+        _pinned.reset(unpinned)
+        _local.reset(local)
 
 
 @contextlib.contextmanager
 def pinned(at: datetime | None = None) -> Iterator[datetime]:
     """Freeze "now" for the duration of one engine run."""
-    value = at or _active[0].now()
+    value = at or active().now()
     token = _pinned.set(value)
     try:
         yield value

@@ -25,7 +25,15 @@ _WRITE_INTENT: ContextVar[bool | None] = ContextVar("kmop_write_intent", default
 class EngineBase:
     """What every part of the facade stands on; ``engine.api.Engine`` adds the mixins."""
 
-    def __init__(self, settings: Settings | None = None, registry: ServiceRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        registry: ServiceRegistry | None = None,
+        *,
+        install_clock: bool = True,
+    ) -> None:
+        """``install_clock=False``: leave the process-wide clock alone; the caller runs every call inside
+        ``clock.using(engine.clock)`` (a try-out's scratch engine, next to the live one)."""
         self.settings = settings or Settings.from_env()
         self.db: DbEngine = make_db(self.settings.database_url)
         self._sessions = session_factory(self.db)
@@ -36,7 +44,8 @@ class EngineBase:
         self.clock: clock.Clock = (
             clock.SimulatedClock(self.db) if self.settings.clock == "simulated" else clock.SystemClock()
         )
-        clock.install(self.clock)
+        if install_clock:
+            clock.install(self.clock)
 
     # ------------------------------------------------------------------------------- lifecycle
 
