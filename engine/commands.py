@@ -280,6 +280,63 @@ def cmd_worker(eng: Engine, args: argparse.Namespace) -> None:
     run_forever(eng)
 
 
+def cmd_migrate(eng: Engine, args: argparse.Namespace) -> None:
+    """Preview (``--dry-run``) or move running cases of a process from one version to another."""
+    from .cli import Plain
+
+    zone = eng.settings.zone
+    if args.dry_run:
+        with eng.transaction(write=False) as session:
+            preview = eng.migration_preview(session, args.key, args.from_version, args.to_version)
+        cases = [c for c in preview.cases if not args.cases or c.instance_id in args.cases]
+        result = Plain({**preview.to_dict(), "cases": [c.to_dict() for c in cases]})
+
+        def human(_: Any) -> str:
+            out = [f"{preview.process_key}: version {preview.from_version} -> {preview.to_version} (dry run)"]
+            out += [
+                f"  {e.name} ({e.kind}, {e.change}): {e.waiting} waiting, {e.movable} can move"
+                for e in preview.elements
+            ]
+            out += [f"timer {t.name}: {t.old} -> {t.new}" for t in preview.timer_changes]
+            if preview.timer_changes:
+                out.append(
+                    "  a changed duration is recomputed from the moment the timer started"
+                    " (if that has passed, it fires at once); unchanged timers keep their moment"
+                )
+            for c in cases:
+                state = (
+                    "can move" if c.movable else "cannot move: " + "; ".join(r.message for r in c.refusals)
+                )
+                out.append(f"instance {c.instance_id} (key {c.business_key or '-'}): {state}")
+                out += [
+                    f"    timer {t.name}: {when(t.due_at, zone)} -> {when(t.new_due_at, zone)} ({t.rule})"
+                    for t in c.timers
+                ]
+            return "\n".join(out)
+
+        show(args, result, human)
+        return
+    if not (args.reason or "").strip():
+        raise KmopError("say why with --reason (kept in the audit trail)")
+    report = eng.migrate_cases(
+        args.key,
+        args.from_version,
+        args.to_version,
+        args.reason,
+        actor=args.actor or "cli",
+        instance_ids=args.cases or None,
+    )
+
+    def words(r: Any) -> str:
+        head = f"{r.process_key}: version {r.from_version} -> {r.to_version}"
+        out = [f"{head}: {len(r.moved)} moved, {len(r.refused)} refused"]
+        out += [f"moved instance {m.instance_id} (key {m.business_key or '-'})" for m in r.moved]
+        out += [f"refused instance {x.instance_id}: {x.reason}" for x in r.refused]
+        return "\n".join(out)
+
+    show(args, report, words)
+
+
 def register(commands: Commands) -> None:
     """Add the engine's commands to ``commands``."""
     add = commands.add
@@ -319,6 +376,13 @@ def register(commands: Commands) -> None:
     add("resume", "resume a suspended instance", cmd_resume, _instance_arguments, json_flag=True)
     add("clock", "show or move the (simulated) clock", cmd_clock, _clock_arguments, json_flag=True)
     add("worker", "run the timer worker in the foreground", cmd_worker)
+    add(
+        "migrate",
+        "preview or move running cases of a process to another version",
+        cmd_migrate,
+        _migrate_arguments,
+        json_flag=True,
+    )
 
 
 def _start_arguments(p: argparse.ArgumentParser) -> None:
@@ -364,3 +428,15 @@ def _instance_arguments(p: argparse.ArgumentParser) -> None:
 def _clock_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["show", "set", "advance"])
     p.add_argument("value", nargs="?", help="ISO time for set; duration (P6W, PT2H, 3d) for advance")
+
+
+def _migrate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("key", help="the process key")
+    p.add_argument(
+        "--from", dest="from_version", type=int, required=True, help="the version the cases are on"
+    )
+    p.add_argument("--to", dest="to_version", type=int, required=True, help="the version to move them to")
+    p.add_argument("--case", dest="cases", type=int, action="append", help="only this case (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="only show what would happen")
+    p.add_argument("--reason", help="why (required unless --dry-run; kept in the audit trail)")
+    p.add_argument("--as", dest="actor")
