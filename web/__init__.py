@@ -25,7 +25,7 @@ from .access import STAFF
 
 csrf = CSRFProtect()
 # One blueprint package per audience, each with ``init_app(app)`` (registers its routes and texts).
-AUDIENCES = ("provider", "bureau", "agency", "cases", "public", "api", "account", "complaints")
+AUDIENCES = ("provider", "bureau", "agency", "cases", "public", "api", "account", "complaints", "modeler")
 
 
 def _secret_key() -> str:
@@ -149,7 +149,12 @@ def _bad_nul() -> None:
 
 def _templates(app: Flask) -> None:
     app.jinja_env.globals.update(_=i18n.translate, lang=i18n.current_language, languages=i18n.LANGUAGES)
-    app.jinja_env.filters.update(date=i18n.short_date, datetime=i18n.short_datetime, long_date=i18n.long_date)
+    app.jinja_env.filters.update(
+        date=i18n.short_date,
+        datetime=i18n.short_datetime,
+        long_date=i18n.long_date,
+        long_datetime=i18n.long_datetime,
+    )
 
     @app.context_processor
     def who() -> dict[str, Any]:
@@ -175,7 +180,7 @@ def _security_headers(response: Response) -> Response:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith("/api/") or request.path.endswith(".json")
 
 
 def _errors(app: Flask) -> None:

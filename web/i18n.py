@@ -65,6 +65,15 @@ def long_date(value: date | datetime | str | None) -> str:
     return format_date(value, "long", locale="en_GB" if current_language() == "en" else "nl_BE")
 
 
+def long_datetime(value: datetime | None) -> str:
+    """``5 december 2026 om 14:30`` (Dutch) or ``5 December 2026 at 14:30`` (English), Brussels time."""
+    if value is None:
+        return "-"
+    local = value.astimezone(BRUSSELS) if value.tzinfo else value
+    joiner = " at " if current_language() == "en" else " om "
+    return long_date(local.date()) + joiner + local.strftime("%H:%M")
+
+
 def short_datetime(value: datetime | None) -> str:
     if value is None:
         return "-"
