@@ -116,3 +116,8 @@ def test_a_post_migrates_the_ticked_cases_and_reports(
     version_2 = versions[cases["report"]]
     assert version_2 != versions[cases["check"]] == versions[cases["old"]]  # only the ticked movable case
     assert audit.actor == "ana.vlaio" and audit.detail["moved"] == [cases["report"]]
+    trail = analyst.get("/modeler/migr").get_data(as_text=True)
+    assert "Dossiers gemigreerd" in trail and "Herinnering na 3 weken" in trail
+    assert "van versie 1 naar 2: 1 verplaatst, 1 geweigerd" in trail
+    story = analyst.get(f"/dossiers/{cases['report']}").get_data(as_text=True)
+    assert "Naar een nieuwe versie van het proces gebracht" in story and "van versie 1 naar versie 2" in story

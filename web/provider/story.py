@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from engine.views import HistoryView
 from tasks.models import Person
 
-from ..i18n import translate
+from ..i18n import long_datetime, translate
 from . import casework, wording
 
 # History events (``engine.runner.Run.record``) in words; an event not listed shows its own name.
@@ -31,6 +31,7 @@ EVENT_NL = {
     "retried": "Opnieuw geprobeerd",
     "cancelled": "Geannuleerd",
     "status": "Status gewijzigd",
+    "migrated": "Naar een nieuwe versie van het proces gebracht",
 }
 # What a provider reads in its case's history: what was done and decided, not the agency's operations.
 PROVIDER_EVENTS = frozenset(
@@ -123,7 +124,27 @@ def _note(event: str, detail: Mapping[str, Any], bureaus: Mapping[str, str], sta
         return str(detail.get("error") or "") if staff else ""
     if event in ("message_received", "message_sent"):
         return translate(str(detail.get("message") or ""))
+    if event == "migrated":
+        return _migrated(detail)
     return ""
+
+
+def _migrated(detail: Mapping[str, Any]) -> str:
+    """``van versie 1 naar versie 2; 4 weken zonder rapport: nu 26 december 2026 om 10:00``."""
+    parts = [
+        translate("van versie %(old)s naar versie %(new)s")
+        % {"old": detail.get("from_version", "?"), "new": detail.get("to_version", "?")}
+    ]
+    for timer in detail.get("timers") or []:
+        if not isinstance(timer, dict) or timer.get("rule") == "kept" or not timer.get("new_due_at"):
+            continue
+        try:
+            moment = long_datetime(datetime.fromisoformat(str(timer["new_due_at"])))
+        except ValueError:
+            continue
+        name = translate(str(timer.get("name") or timer.get("element_id") or ""))
+        parts.append(translate("%(timer)s: nu %(moment)s") % {"timer": name, "moment": moment})
+    return "; ".join(parts)
 
 
 def _fields(changed: Any, bureaus: Mapping[str, str]) -> str:
