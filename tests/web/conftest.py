@@ -13,6 +13,7 @@ from engine import clock
 from engine.api import Engine
 from engine.config import PROJECT_ROOT
 from tasks import people
+from tasks.models import Organisation
 from web import create_app
 
 PASSWORD = "geheim-123"
@@ -51,6 +52,24 @@ def app(engine: Engine) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+def add_person(
+    engine: Engine, username: str, roles: tuple[str, ...], organisation: dict[str, str] | None = None
+) -> None:
+    """One more person (password ``PASSWORD``) in the organisation matching ``organisation`` (VLAIO)."""
+    with engine.transaction() as db:
+        org = db.query(Organisation).filter_by(**(organisation or {"kind": "agency"})).one()
+        people.create_person(
+            db,
+            username=username,
+            name=username.split(".")[0].title(),
+            email=f"{username}@x.example",
+            password=PASSWORD,
+            organisation=org,
+            roles=roles,
+            now=clock.now(),
+        )
 
 
 def csrf_token(client: FlaskClient, path: str = "/login") -> str:

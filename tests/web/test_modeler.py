@@ -17,35 +17,17 @@ from sqlalchemy import select
 from engine import clock
 from engine.api import Engine
 from engine.models import DefinitionAudit, ModelDraft, ProcessInstance, ProcessVersion
-from tasks import people
-from tasks.models import Organisation
 from tests.web.test_provider import to_report
 
-from .conftest import PASSWORD, csrf_token, login
+from .conftest import add_person, csrf_token, login
 
 REMINDER = "report_after_4_weeks"
 QUOTED = '"P4W"</bpmn:timeDuration>'
 
 
-def _person(engine: Engine, username: str, roles: tuple[str, ...]) -> None:
-    with engine.transaction() as db:
-        agency = db.scalar(select(Organisation).where(Organisation.kind == "agency"))
-        assert agency is not None
-        people.create_person(
-            db,
-            username=username,
-            name=username.split(".")[0].title(),
-            email=f"{username}@x.example",
-            password=PASSWORD,
-            organisation=agency,
-            roles=roles,
-            now=clock.now(),
-        )
-
-
 @pytest.fixture
 def analyst(app: Flask, engine: Engine) -> FlaskClient:
-    _person(engine, "ana.analist", ("analist",))
+    add_person(engine, "ana.analist", ("analist",))
     client = app.test_client()
     assert login(client, "ana.analist").status_code == 302
     return client
@@ -257,7 +239,7 @@ def test_only_analysts_save_deploy_or_discard(
     app: Flask, engine: Engine, username: str, roles: tuple[str, ...] | None
 ) -> None:
     if roles:
-        _person(engine, username, roles)
+        add_person(engine, username, roles)
     client = app.test_client()
     login(client, username)
     headers = _headers(client)

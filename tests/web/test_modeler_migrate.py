@@ -12,11 +12,9 @@ from sqlalchemy import select
 from engine import clock
 from engine.api import Engine
 from engine.models import DefinitionAudit, ProcessInstance
-from tasks import people
-from tasks.models import Organisation
 from tests.conftest import DATA
 
-from .conftest import PASSWORD, csrf_token, login
+from .conftest import add_person, csrf_token, login
 
 URL = "/modeler/migr/migrate"
 
@@ -24,20 +22,9 @@ URL = "/modeler/migr/migrate"
 @pytest.fixture
 def cases(app: Flask, engine: Engine) -> dict[str, int]:
     """Three running cases of version 1 (at the timer, at a user task, at a step version 2 removes)."""
+    add_person(engine, "ana.vlaio", ("analist",))
+    add_person(engine, "bert.vlaio", ("beheerder",))
     with engine.transaction() as db:
-        agency = db.scalar(select(Organisation).where(Organisation.name == "VLAIO"))
-        assert agency is not None
-        for username, roles in (("ana.vlaio", ("analist",)), ("bert.vlaio", ("beheerder",))):
-            people.create_person(
-                db,
-                username=username,
-                name=username.split(".")[0].title(),
-                email=f"{username}@x.example",
-                password=PASSWORD,
-                organisation=agency,
-                roles=roles,
-                now=clock.now(),
-            )
         engine.deploy(db, [DATA / "migration" / "v1.bpmn"])
     with engine.transaction() as db:
         ids = {

@@ -19,8 +19,8 @@ from engine.api import Engine
 from engine.config import PROJECT_ROOT
 from engine.models import DefinitionAudit, ModelDraft
 from tasks import people, renewal
-from tasks.models import Organisation, Person
-from tests.web.conftest import PASSWORD, csrf_token, login
+from tasks.models import Person
+from tests.web.conftest import add_person, csrf_token, login
 from tests.web.test_complaints import filed
 from tests.web.test_provider import (
     ACME,
@@ -48,27 +48,11 @@ class World:
     clients: dict[str, FlaskClient]
 
 
-def _person(engine: Engine, username: str, org: dict[str, str], roles: tuple[str, ...]) -> None:
-    with engine.transaction() as db:
-        org = db.query(Organisation).filter_by(**org).one()
-        assert org is not None
-        people.create_person(
-            db,
-            username=username,
-            name=username.split(".")[0].title(),
-            email=f"{username}@x.example",
-            password=PASSWORD,
-            organisation=org,
-            roles=roles,
-            now=clock.now(),
-        )
-
-
 @pytest.fixture
 def world(app: Flask, engine: Engine) -> World:
     grant(engine, "jan.acme")
-    _person(engine, "kees.acme", {"enterprise_number": ACME}, ())
-    _person(engine, "bea.beheer", {"kind": "agency"}, ("beheerder",))
+    add_person(engine, "kees.acme", (), {"enterprise_number": ACME})
+    add_person(engine, "bea.beheer", ("beheerder",), {"kind": "agency"})
     acme_case, acme_number = registered(engine, "APP-M-000001")
     _, other_number = registered(engine, "APP-M-000002", enterprise_number=OTHER, company_name="Andere BV")
     acme_sign = start(engine, "APP-M-000003", services=["advice"])
@@ -94,7 +78,7 @@ def world(app: Flask, engine: Engine) -> World:
         "kees": person_ids["kees.acme"],
         "piet": person_ids["piet.andere"],
     }
-    _person(engine, "ana.analist", {"kind": "agency"}, ("analist",))
+    add_person(engine, "ana.analist", ("analist",), {"kind": "agency"})
     clients = {name: client_of(app, name) for name in (*PEOPLE, ANALYST)}
     clients["anonymous"] = app.test_client()
     return World(ids, clients)
