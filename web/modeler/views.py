@@ -62,8 +62,10 @@ def _problems(problems: list[Any]) -> list[dict[str, Any]]:
 
 def _version_number(raw: str | None, name: str) -> int:
     value = (raw or "").strip()
-    if not value.isdigit() or len(value) > 9:
+    if not value.isdigit():
         raise InvalidInput(translate("Kies een geldige versie."), name)
+    if not 0 < int(value) < 2**31:  # no version can have that number
+        raise NotFound(translate("Die versie bestaat niet."))
     return int(value)
 
 
@@ -195,6 +197,7 @@ def edit(key: str) -> Any:
         process_key=key,
         process_name=current.name or key,
         base_version=current.base_version,
+        saved=current.saved,
         urls=urls,
     )
 
@@ -390,10 +393,16 @@ def diagram_xml(key: str, number: int) -> Any:
     return Response(xml, mimetype="application/xml")
 
 
-def _diff_choice(key: str) -> tuple[int, int, list[Any]]:
+def _diff_of(key: str) -> tuple[int, int, list[Any], Any]:
+    """(from, to, every version, their diff): the versions asked for, else the latest and the one before."""
     eng = engine()
     with eng.transaction(write=False) as db:
         versions = eng.versions(db, key)
+        old, new = _diff_choice(versions)
+        return old, new, versions, eng.model_diff(db, key, old, new)
+
+
+def _diff_choice(versions: list[Any]) -> tuple[int, int]:
     numbers = [v.version for v in versions]
     if len(numbers) < 2 and "from" not in request.args:
         raise NotFound(translate("Dit proces heeft maar één versie: er is niets te vergelijken."))
@@ -403,7 +412,7 @@ def _diff_choice(key: str) -> tuple[int, int, list[Any]]:
         if request.args.get("from")
         else next((n for n in numbers if n < new), numbers[-1])
     )
-    return old, new, versions
+    return old, new
 
 
 def _change_rows(diff: Any) -> list[dict[str, Any]]:
@@ -435,10 +444,7 @@ def _change_rows(diff: Any) -> list[dict[str, Any]]:
 @roles_required("analist")
 def diff(key: str) -> Any:
     """Two versions side by side: added, removed and changed elements coloured, what changed listed."""
-    old, new, versions = _diff_choice(key)
-    eng = engine()
-    with eng.transaction(write=False) as db:
-        changes = eng.model_diff(db, key, old, new)
+    old, new, versions, changes = _diff_of(key)
     return render_template(
         "modeler/diff.html",
         key=key,
@@ -454,8 +460,5 @@ def diff(key: str) -> Any:
 @bp.get("/<key>/diff.json")
 @roles_required("analist")
 def diff_json(key: str) -> Any:
-    old, new, _ = _diff_choice(key)
-    eng = engine()
-    with eng.transaction(write=False) as db:
-        changes = eng.model_diff(db, key, old, new)
+    old, new, _, changes = _diff_of(key)
     return jsonify({"from": old, "to": new, **changes.as_dict()})

@@ -1,6 +1,7 @@
 /* Colour the two diagrams of the version diff (/modeler/<key>/diff) with the vendored bpmn-js viewer.
  * Each .diff-diagram gives its diagram's URL and the element ids to mark through data- attributes
- * (data-added, data-removed, data-changed -> markers diff-added, diff-removed, diff-changed). When done,
+ * (data-added, data-removed, data-changed -> markers diff-added, diff-removed, diff-changed, and a badge
+ * on each marked shape with the word in data-added-text, data-removed-text, data-changed-text). When done,
  * data-state is "ready" (or "failed") and data-marked says how many elements were marked. The table of
  * changes below the diagrams says the same in words, with or without this script. */
 (function () {
@@ -19,14 +20,26 @@
     if (window.console && error) window.console.error("kmop: diff diagram", error);
   }
 
+  // A word on each marked shape, never smaller than at 100 %: a whole diagram fitted in its box is drawn
+  // too small to see a coloured outline.
+  function badge(box, viewer, element, state) {
+    if (element.waypoints) return;
+    var word = document.createElement("span");
+    word.className = "diff-badge diff-badge-" + state;
+    word.textContent = box.getAttribute("data-" + state + "-text") || state;
+    viewer.get("overlays").add(element.id, "diff-badge", { position: { top: -2, left: 0 }, html: word, scale: { min: 1 } });
+  }
+
   function mark(box, viewer) {
     var registry = viewer.get("elementRegistry");
     var canvas = viewer.get("canvas");
     var marked = 0;
     ["added", "removed", "changed"].forEach(function (state) {
       ids(box, "data-" + state).forEach(function (id) {
-        if (registry.get(id)) {
+        var element = registry.get(id);
+        if (element) {
           canvas.addMarker(id, "diff-" + state);
+          badge(box, viewer, element, state);
           marked += 1;
         }
       });

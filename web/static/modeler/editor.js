@@ -140,7 +140,9 @@ function showProblems(state, problems) {
   overlays.remove({ type: "kmop-problem" });
   for (const [id, messages] of pinned) {
     const badge = element("div", { class: "kmop-problem", title: messages.join("\n"), "data-element": id }, messages.join(" · "));
-    overlays.add(id, "kmop-problem", { position: { top: -14, left: 0 }, html: badge });
+    // Never smaller than at 100 %, so that it stays readable on a whole diagram fitted in the window; it
+    // sits just above its element (editor.css lifts it by its own height), clear of the context pad.
+    overlays.add(id, "kmop-problem", { position: { top: -2, left: 0 }, html: badge, scale: { min: 1 } });
   }
   $("#problems").replaceChildren(...problems.map((problem) => problemItem(state, problem)));
   $("#problems-none").hidden = problems.length > 0;
@@ -216,6 +218,7 @@ async function start() {
     onDirty: () => setStatus(texts.unsaved),
     onSaved: (answer) => {
       setStatus(`${texts.saved_at} ${answer.saved_at_text}`);
+      $("#discard-form").hidden = false; // there is a draft now
       showProblems(state, answer.problems);
       refreshDecisions(state);
     },
