@@ -3,9 +3,11 @@
 Dutch is the source language: every text in the code, the templates and the diagrams is Dutch (the msgid),
 and ``web/translations/en/LC_MESSAGES/messages.po`` holds its English. Pages are Dutch unless the person
 chose English (the language buttons, or their account's language); the browser's language is not guessed.
-After changing texts: ``pybabel extract -F babel.cfg -k translate -k N_ -o messages.pot .``, then
-``pybabel update -i messages.pot -d web/translations`` and ``pybabel compile -d web/translations`` (the
-test ``tests/web/test_catalog.py`` says which texts still lack English).
+After changing texts: ``pybabel extract -F babel.cfg -k translate -k N_ -o /tmp/messages.pot .`` lists
+them; add the new msgids with their English to the catalog (``pybabel update`` would set aside as obsolete
+the texts looked up only at run time, such as the diagrams' names, so merge new entries only), then
+``pybabel compile -f -d web/translations`` (the catalog's header is marked fuzzy). The test
+``tests/web/test_catalog.py`` says which texts still lack English.
 """
 
 from __future__ import annotations

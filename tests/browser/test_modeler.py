@@ -108,7 +108,7 @@ def edit_the_timer(page: Any, site: Site) -> None:
     problem = page.locator(f"#problems li.problem[data-element={TIMER}]", has_text="P3W is not quoted")
     problem.wait_for()
     page.locator(f".kmop-problem[data-element={TIMER}]").wait_for()
-    wait_for_text(page, "#save-status", "Opgeslagen om")
+    wait_for_text(page, "#save-status", "Opgeslagen op")
     words = " ".join(problem.inner_text().split())
     assert words.startswith("registration.bpmn · 4 weken zonder rapport (report_after_4_weeks)"), words
     assert "timer expression P3W is not quoted" in words and 'write "P3W"' in words  # kmop deploy's words

@@ -20,6 +20,7 @@ from engine.migration import MigrationPreview, Refusal
 from ..auth import engine, roles_required
 from ..i18n import N_, long_datetime, translate
 from . import bp
+from .views import process_name
 
 KIND_WORDS = {
     "user_task": N_("taak"),
@@ -97,7 +98,7 @@ def _choice(key: str) -> tuple[int | None, int, dict[int, int], str]:
     if old is None:
         older = sorted((v for v, n in running.items() if v != new and n), reverse=True)
         old = older[0] if older else None
-    return old, new, running, latest.name or key
+    return old, new, running, process_name(latest.name, key)
 
 
 @bp.get("/<key>/migrate")
@@ -148,7 +149,7 @@ def migrate_run(key: str) -> Any:
         return _preview_page(key, translate("Kies minstens één dossier om te migreren."), reason, ticked)
     eng = engine()
     with eng.transaction(write=False) as db:
-        name = drafts.latest(db, key).name or key
+        name = process_name(drafts.latest(db, key).name, key)
     report = eng.migrate_cases(key, old, new, reason, actor=_actor(), instance_ids=sorted(ticked))
     return render_template(
         "modeler/migrate.html",

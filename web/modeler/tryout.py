@@ -21,6 +21,7 @@ from .. import formrender
 from ..auth import engine, roles_required
 from ..i18n import BRUSSELS, N_, long_date, translate
 from . import bp
+from .views import process_name
 
 ROOT_SETTING = "KMOP_TRYOUT_DIR"  # app.config: where try-outs are kept (default: instance/tryouts)
 DEFAULT_DURATION = "P4W"
@@ -83,7 +84,7 @@ def _page(key: str, errors: dict[str, Any] | None = None, values: dict[str, Any]
     return render_template(
         "modeler/tryout.html",
         key=key,
-        process_name=pv.name or key,
+        process_name=process_name(pv.name, key),
         has_draft=has_draft,
         state=state,
         view=_view(state, values, errors) if state is not None else None,
@@ -148,18 +149,21 @@ EVENT_WORDS = {
 }
 
 
+KEY_WORD = N_("sleutel")  # "(sleutel APP-1)" after a start or a message
+
+
 def _step_view(step: Any, previous: dict[str, Any]) -> dict[str, Any]:
     detail = step.detail
     if step.kind == "start":
         what = translate("Gestart met het startformulier")
         if detail.get("business_key"):
-            what += f" ({translate('sleutel')} {detail['business_key']})"
+            what += f" ({translate(KEY_WORD)} {detail['business_key']})"
     elif step.kind == "complete":
         what = translate("Taak '%s' afgerond") % translate(detail.get("task", ""))
     elif step.kind == "message":
         what = translate("Bericht '%s' verstuurd") % detail.get("name", "")
         if detail.get("key"):
-            what += f" ({translate('sleutel')} {detail['key']})"
+            what += f" ({translate(KEY_WORD)} {detail['key']})"
     else:
         what = translate("Klok %(duration)s vooruitgezet, tot %(to)s") % {
             "duration": detail.get("duration", ""),
@@ -266,7 +270,7 @@ def tryout_message(key: str) -> Any:
             key, errors={"message": translate("De inhoud moet een JSON-object zijn: {...}")}, values=values
         )
     if not name:
-        return _page(key, errors={"message": translate("Kies het bericht dat u wil sturen.")}, values=values)
+        return _page(key, errors={"message": translate("Kies het bericht dat u wilt sturen.")}, values=values)
     with _required(key) as current:
         try:
             status = current.message(name, correlation or None, payload, actor=g.person.username)

@@ -46,6 +46,11 @@ CHANGE_WORDS = {
 }
 
 
+def process_name(name: str | None, key: str) -> str:
+    """A process's name in the reader's language (the diagrams' Dutch names have English in the catalog)."""
+    return translate(name) if name else key
+
+
 def _kind(name: str) -> str:
     lowered = name.lower()
     return next((kind for ext, kind in KIND_OF_FILE.items() if lowered.endswith(ext)), "other")
@@ -97,7 +102,7 @@ def index() -> Any:
         rows = []
         for key, views in sorted(by_key.items()):
             last = max(views, key=lambda v: v.version)
-            name = last.name or key
+            name = process_name(last.name, key)
             if search and search not in key.lower() and search not in name.lower():
                 continue
             running = sum(eng.running_versions(db, key).values())
@@ -123,7 +128,7 @@ def process(key: str) -> Any:
     return render_template(
         "modeler/process.html",
         key=key,
-        process_name=versions[0].name or key,
+        process_name=process_name(versions[0].name, key),
         versions=versions,
         draft=current,
         running=running,
@@ -195,7 +200,7 @@ def edit(key: str) -> Any:
     return render_template(
         "modeler/editor.html",
         process_key=key,
-        process_name=current.name or key,
+        process_name=process_name(current.name, key),
         base_version=current.base_version,
         saved=current.saved,
         urls=urls,
@@ -273,7 +278,7 @@ def deploy(key: str) -> Any:
         with eng.transaction(write=True) as db:
             result = eng.deploy_draft(db, key, reason, _actor())
     except DeploymentError as exc:
-        flash(translate("Niet gepubliceerd: er blijven %(n)s problemen.") % {"n": len(exc.problems)})
+        flash(translate("Niet gepubliceerd: er blijven problemen (%(n)s).") % {"n": len(exc.problems)})
         return redirect(url_for("modeler.edit", key=key))
     made = [c for c in result.created if c["process_key"] == key]
     if made:
@@ -448,7 +453,7 @@ def diff(key: str) -> Any:
     return render_template(
         "modeler/diff.html",
         key=key,
-        process_name=versions[0].name or key,
+        process_name=process_name(versions[0].name, key),
         versions=versions,
         old=old,
         new=new,
