@@ -23,8 +23,9 @@ class WorkbenchMixin(EngineBase):
         """The draft of a process, or the files of its latest version when nobody is editing it."""
         return drafts.draft(session, process_key)
 
-    def drafts_open(self, session: Session) -> set[str]:
-        return drafts.has_draft(session)
+    def process_models(self, session: Session) -> list[drafts.ModelSummary]:
+        """Every deployed process: latest version, number of versions, running cases, open draft."""
+        return drafts.summaries(session)
 
     def save_draft(
         self, session: Session, process_key: str, files: Any, actor: str | None

@@ -23,7 +23,6 @@ PASSWORD = "geheim-123"
 def app(engine: Engine) -> Iterator[Flask]:
     with engine.transaction() as db:
         engine.deploy(db, [PROJECT_ROOT / "bpmn"])
-        now = clock.now()
         acme = people.create_organisation(db, "Acme Opleidingen BV", "provider", "0566988259")
         other = people.create_organisation(db, "Andere BV", "provider", "1000000021")
         dnv = people.create_organisation(db, "DNV", "audit_bureau", audit_bureau_code="dnv")
@@ -35,16 +34,7 @@ def app(engine: Engine) -> Iterator[Flask]:
             ("auditor.dnv", dnv, ("auditbureau",)),
             ("an.vlaio", vlaio, ("vlaio",)),
         ):
-            people.create_person(
-                db,
-                username=username,
-                name=username.split(".")[0].title(),
-                email=f"{username}@x.example",
-                password=PASSWORD,
-                organisation=org,
-                roles=roles,
-                now=now,
-            )
+            _create_person(db, username, org, roles)
     app = create_app({"TESTING": True, "SECRET_KEY": "test"}, engine=engine)
     yield app
 
@@ -60,16 +50,20 @@ def add_person(
     """One more person (password ``PASSWORD``) in the organisation matching ``organisation`` (VLAIO)."""
     with engine.transaction() as db:
         org = db.query(Organisation).filter_by(**(organisation or {"kind": "agency"})).one()
-        people.create_person(
-            db,
-            username=username,
-            name=username.split(".")[0].title(),
-            email=f"{username}@x.example",
-            password=PASSWORD,
-            organisation=org,
-            roles=roles,
-            now=clock.now(),
-        )
+        _create_person(db, username, org, roles)
+
+
+def _create_person(db: Any, username: str, org: Organisation, roles: tuple[str, ...]) -> None:
+    people.create_person(
+        db,
+        username=username,
+        name=username.split(".")[0].title(),
+        email=f"{username}@x.example",
+        password=PASSWORD,
+        organisation=org,
+        roles=roles,
+        now=clock.now(),
+    )
 
 
 def csrf_token(client: FlaskClient, path: str = "/login") -> str:

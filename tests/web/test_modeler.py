@@ -116,6 +116,9 @@ def test_a_draft_is_saved_and_validated_but_never_reaches_a_running_case(
         f["content"] for f in reloaded["files"] if f["name"] == main
     )
     assert "Er is een ontwerp" in analyst.get("/modeler/registration").get_data(as_text=True)
+    listing = analyst.get("/modeler/").get_data(as_text=True)
+    row = listing.split('data-process="registration"')[1].split("</tr>")[0]
+    assert "ontwerp open" in row and "<td>1</td>" in row  # the draft, and the one running case
 
 
 def test_deploying_needs_a_reason_keeps_the_trail_and_shows_the_diff(
@@ -145,6 +148,8 @@ def test_deploying_needs_a_reason_keeps_the_trail_and_shows_the_diff(
     page = analyst.get("/modeler/registration").get_data(as_text=True)
     assert 'data-version="2"' in page and "Herinnering na 3 weken" in page and "ana.analist" in page
     assert "Migreren naar versie 2" in page
+    row = analyst.get("/modeler/").get_data(as_text=True).split('data-process="registration"')[1]
+    assert "(2 versies)" in row.split("</tr>")[0] and "ontwerp open" not in row.split("</tr>")[0]
 
     diff = analyst.get("/modeler/registration/diff.json?from=1&to=2").get_json()
     assert diff["changed"] == {REMINDER: [{"property": "timer.duration", "old": '"P4W"', "new": '"P3W"'}]}

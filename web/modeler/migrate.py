@@ -20,7 +20,7 @@ from engine.migration import MigrationPreview, Refusal
 from ..auth import engine, roles_required
 from ..i18n import N_, long_datetime, translate
 from . import bp
-from .views import process_name
+from .views import process_name, version_number
 
 KIND_WORDS = {
     "user_task": N_("taak"),
@@ -80,11 +80,7 @@ def timer_text(rule: str, old: datetime | None, new: datetime | None, now: datet
 
 def _number(name: str) -> int | None:
     value = request.values.get(name, "").strip()
-    if not value:
-        return None
-    if not value.isdigit() or len(value) > 9:
-        raise InvalidInput(translate("Kies een geldige versie."), name)
-    return int(value)
+    return version_number(value, name) if value else None
 
 
 def _choice(key: str) -> tuple[int | None, int, dict[int, int], str]:

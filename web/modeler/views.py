@@ -7,8 +7,6 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from flask import Response, flash, g, jsonify, redirect, render_template, request, url_for
@@ -65,7 +63,7 @@ def _problems(problems: list[Any]) -> list[dict[str, Any]]:
     return [{"file": p.file, "element": p.element, "message": p.message} for p in problems]
 
 
-def _version_number(raw: str | None, name: str) -> int:
+def version_number(raw: str | None, name: str) -> int:
     value = (raw or "").strip()
     if not value.isdigit():
         raise InvalidInput(translate("Kies een geldige versie."), name)
@@ -77,38 +75,22 @@ def _version_number(raw: str | None, name: str) -> int:
 # --------------------------------------------------------------------------------------------- the list
 
 
-@dataclass(frozen=True)
-class ProcessRow:
-    key: str
-    name: str
-    latest: int
-    deployed_at: datetime
-    versions: int
-    running: int
-    draft: bool
-
-
 @bp.get("/")
 @roles_required("analist")
 def index() -> Any:
     """Every process model: name, latest version, when, running cases, whether a draft is open."""
-    eng = engine()
     search = request.args.get("q", "").strip().lower()
+    eng = engine()
     with eng.transaction(write=False) as db:
-        by_key: dict[str, list[Any]] = {}
-        for view in eng.processes(db):
-            by_key.setdefault(view.process_key, []).append(view)
-        open_drafts = eng.drafts_open(db)
-        rows = []
-        for key, views in sorted(by_key.items()):
-            last = max(views, key=lambda v: v.version)
-            name = process_name(last.name, key)
-            if search and search not in key.lower() and search not in name.lower():
-                continue
-            running = sum(eng.running_versions(db, key).values())
-            rows.append(
-                ProcessRow(key, name, last.version, last.deployed_at, len(views), running, key in open_drafts)
-            )
+        models = eng.process_models(db)
+    rows = [
+        (model, process_name(model.name, model.process_key))
+        for model in models
+        if not search
+        or search in model.process_key.lower()
+        or search in (model.name or "").lower()
+        or search in process_name(model.name, model.process_key).lower()
+    ]
     return render_template("modeler/index.html", rows=rows, search=search)
 
 
@@ -411,9 +393,9 @@ def _diff_choice(versions: list[Any]) -> tuple[int, int]:
     numbers = [v.version for v in versions]
     if len(numbers) < 2 and "from" not in request.args:
         raise NotFound(translate("Dit proces heeft maar één versie: er is niets te vergelijken."))
-    new = _version_number(request.args.get("to"), "to") if request.args.get("to") else numbers[0]
+    new = version_number(request.args.get("to"), "to") if request.args.get("to") else numbers[0]
     old = (
-        _version_number(request.args.get("from"), "from")
+        version_number(request.args.get("from"), "from")
         if request.args.get("from")
         else next((n for n in numbers if n < new), numbers[-1])
     )
