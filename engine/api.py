@@ -13,11 +13,14 @@ from .facade.definitions import DefinitionsMixin
 from .facade.events import EventsMixin
 from .facade.instances import InstancesMixin
 from .facade.migration import MigrationMixin
+from .facade.monitor import MonitorMixin
 from .facade.queries import QueriesMixin
 from .facade.workbench import WorkbenchMixin
 
 __all__ = ["Engine"]
 
 
-class Engine(DefinitionsMixin, InstancesMixin, EventsMixin, QueriesMixin, WorkbenchMixin, MigrationMixin):
+class Engine(
+    DefinitionsMixin, InstancesMixin, EventsMixin, QueriesMixin, WorkbenchMixin, MigrationMixin, MonitorMixin
+):
     """The one entry point to kmop's engine for the CLI, the web app, the worker and tests."""

@@ -202,6 +202,47 @@ class WakeUp(Base):
     due_at: Mapped[datetime] = mapped_column(index=True)
 
 
+_OPEN_STAY = text("left_at IS NULL")
+
+
+class ElementStay(Base):
+    """How long an instance waited at an element: one row per waiting task (a ready user task, a timer, a
+    message), opened when the wait began and closed when it ended, kept by every run (``projections.sync``).
+
+    The monitor counts the open ones per element (where cases wait now) and takes percentiles of the closed
+    ones' ``seconds`` (how long cases spend there) without loading any case.
+    """
+
+    __tablename__ = "element_stay"
+    __table_args__ = (
+        Index("ix_element_stay_open", "process_key", "element_id", sqlite_where=_OPEN_STAY,
+              postgresql_where=_OPEN_STAY),
+        Index("ix_element_stay_left", "process_key", "left_at"),
+        Index("ix_element_stay_task", "instance_id", "task_id"),
+    )  # fmt: skip
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    process_key: Mapped[str] = mapped_column(String(200))
+    process_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"))
+    task_id: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))  # task | timer | message
+    entered_at: Mapped[datetime | None]  # None: the wait began before kmop kept stays
+    left_at: Mapped[datetime | None]
+    seconds: Mapped[float | None]  # left_at - entered_at, for percentiles in SQL
+
+
+class WorkerHeartbeat(Base):
+    """The last sign of life of each ``kmop worker`` (by name: host and process id), on kmop's clock:
+    ``/readyz`` is unready when the youngest is older than ``KMOP_HEARTBEAT_MAX_SECONDS``."""
+
+    __tablename__ = "worker_heartbeat"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    beat_at: Mapped[datetime]
+    started_at: Mapped[datetime]
+    fired: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class MessageSubscription(Base):
     __tablename__ = "message_subscription"
     __table_args__ = (Index("ix_subscription_match", "message_name", "correlation_key"),)

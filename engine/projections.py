@@ -14,11 +14,12 @@ from typing import Any
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, literal, select
 from sqlalchemy.orm import Session
 
 from .checks import FORM_PROPERTIES
-from .models import MessageSubscription, ProcessInstance, UserTask, WakeUp
+from .models import ElementStay, MessageSubscription, ProcessInstance, UserTask, WakeUp
+from .monitor import seconds_between
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,7 @@ def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime, fresh:
                 "completed" if task is not None and task.state == TaskState.COMPLETED else "cancelled"
             )
             row.completed_at = row.completed_at or now
+    began = set(open_rows)  # the tasks this instance waited at before the run (with its timers, messages)
     dues: list[datetime | None] = [t.due_at for t in timers.values()]
     for tid, task in ready.items():
         if tid in open_rows:
@@ -266,12 +268,18 @@ def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime, fresh:
         if fresh
         else session.scalars(select(WakeUp).where(WakeUp.instance_id == inst.id, WakeUp.kind == "timer"))
     )
+    stored_timers = list(stored_timers)
+    began.update(w.task_id for w in stored_timers)
     _replace_rows(
         session,
         {(w.task_id, w.due_at): w for w in stored_timers},
         {(t.task_id, t.due_at): t for t in timers.values()},
         lambda t: WakeUp(
-            instance_id=inst.id, task_id=t.task_id, element_id=t.element_id, kind="timer", due_at=t.due_at
+            instance_id=inst.id,
+            task_id=t.task_id,
+            element_id=t.element_id,
+            kind="timer",
+            due_at=t.due_at,
         ),
     )
     messages = waiting_messages(wf)
@@ -280,6 +288,8 @@ def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime, fresh:
         if fresh
         else session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == inst.id))
     )
+    stored_subs = list(stored_subs)
+    began.update(sub.task_id for sub in stored_subs)
     _replace_rows(
         session,
         {(s.task_id, s.message_name, s.correlation_key): s for s in stored_subs},
@@ -293,12 +303,57 @@ def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime, fresh:
             created_at=now,
         ),
     )
+    waits = {tid: ("task", element_id(t)) for tid, t in ready.items()}
+    waits.update({t.task_id: ("timer", t.element_id) for t in timers.values() if t.task_id not in waits})
+    waits.update({m.task_id: ("message", m.element_id) for m in messages if m.task_id not in waits})
+    _keep_stays(session, inst, began, waits, now, fresh)
     return Waiting(
         tuple(element_id(t) for t in ready.values()),
         tuple(t.element_id for t in timers.values()),
         tuple(m.element_id for m in messages),
         min((d for d in dues if d is not None), default=None),
     )
+
+
+_STAY_TABLE: Table = ElementStay.__table__  # type: ignore[assignment]
+_INSERT_STAY = _STAY_TABLE.insert()
+
+
+def _keep_stays(
+    session: Session,
+    inst: ProcessInstance,
+    began: set[str],
+    waits: dict[str, tuple[str, str]],
+    now: datetime,
+    fresh: bool,
+) -> None:
+    """Open a stay for each wait that began in this run and close the open ones that ended (two statements
+    at most): the monitor's heatmap reads them. ``began``: the waits stored before this run."""
+    opened = [
+        {
+            "instance_id": inst.id,
+            "process_key": inst.process_key,
+            "process_version_id": inst.process_version_id,
+            "task_id": tid,
+            "element_id": element,
+            "kind": kind,
+            "entered_at": now,
+            "left_at": None,
+            "seconds": None,
+        }
+        for tid, (kind, element) in waits.items()
+        if tid not in began
+    ]
+    if opened:
+        session.connection().execute(_INSERT_STAY, opened)
+    if fresh:
+        return  # nothing was open before this run
+    ended = [_STAY_TABLE.c.instance_id == inst.id, _STAY_TABLE.c.left_at.is_(None)]
+    if waits:
+        ended.append(_STAY_TABLE.c.task_id.not_in(list(waits)))
+    at = literal(now, _STAY_TABLE.c.left_at.type)
+    seconds = seconds_between(session, _STAY_TABLE.c.entered_at, at)
+    session.connection().execute(_STAY_TABLE.update().where(*ended).values(left_at=now, seconds=seconds))
 
 
 def _replace_rows(

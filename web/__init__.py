@@ -25,7 +25,19 @@ from .access import STAFF
 
 csrf = CSRFProtect()
 # One blueprint package per audience, each with ``init_app(app)`` (registers its routes and texts).
-AUDIENCES = ("provider", "bureau", "agency", "cases", "public", "api", "account", "complaints", "modeler")
+AUDIENCES = (
+    "provider",
+    "bureau",
+    "agency",
+    "cases",
+    "public",
+    "api",
+    "account",
+    "complaints",
+    "modeler",
+    "monitor",
+    "ops",
+)
 
 
 def _secret_key() -> str:

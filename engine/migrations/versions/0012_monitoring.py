@@ -1,0 +1,70 @@
+"""monitoring: how long instances wait at each element, worker heartbeats
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-05 09:00:00
+"""
+from alembic import op
+import sqlalchemy as sa
+import engine.models
+
+
+revision = '0012'
+down_revision = '0011'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "element_stay",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("instance_id", sa.Integer(), nullable=False),
+        sa.Column("process_key", sa.String(length=200), nullable=False),
+        sa.Column("process_version_id", sa.Integer(), nullable=False),
+        sa.Column("task_id", sa.String(length=36), nullable=False),
+        sa.Column("element_id", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("entered_at", engine.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("left_at", engine.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("seconds", sa.Float(), nullable=True),
+        sa.ForeignKeyConstraint(["instance_id"], ["process_instance.id"]),
+        sa.ForeignKeyConstraint(["process_version_id"], ["process_version.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    open_stay = sa.text("left_at IS NULL")
+    op.create_index(
+        "ix_element_stay_open", "element_stay", ["process_key", "element_id"],
+        sqlite_where=open_stay, postgresql_where=open_stay,
+    )
+    op.create_index("ix_element_stay_left", "element_stay", ["process_key", "left_at"])
+    op.create_index("ix_element_stay_task", "element_stay", ["instance_id", "task_id"])
+    op.create_table(
+        "worker_heartbeat",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("beat_at", engine.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", engine.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("fired", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
+    # The waits under way when this runs: open stays (since when is known for tasks and messages).
+    select_open = """
+        INSERT INTO element_stay (instance_id, process_key, process_version_id, task_id, element_id, kind,
+                                  entered_at)
+        SELECT p.instance_id, i.process_key, i.process_version_id, p.task_id, p.element_id, '{kind}', {entered}
+        FROM {table} p JOIN process_instance i ON i.id = p.instance_id
+        WHERE {where}
+    """
+    op.execute(select_open.format(kind="task", entered="p.created_at", table="user_task",
+                                  where="p.status = 'ready'").replace("p.task_id", "p.id"))
+    op.execute(select_open.format(kind="timer", entered="NULL", table="wake_up", where="p.kind = 'timer'"))
+    op.execute(select_open.format(kind="message", entered="p.created_at", table="message_subscription",
+                                  where="1 = 1"))
+
+
+def downgrade() -> None:
+    op.drop_table("worker_heartbeat")
+    op.drop_index("ix_element_stay_task", table_name="element_stay")
+    op.drop_index("ix_element_stay_left", table_name="element_stay")
+    op.drop_index("ix_element_stay_open", table_name="element_stay")
+    op.drop_table("element_stay")
