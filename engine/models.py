@@ -215,7 +215,7 @@ class ElementStay(Base):
 
     __tablename__ = "element_stay"
     __table_args__ = (
-        Index("ix_element_stay_open", "process_key", "element_id", sqlite_where=_OPEN_STAY,
+        Index("ix_element_stay_open", "process_key", "top_element_id", "element_id", sqlite_where=_OPEN_STAY,
               postgresql_where=_OPEN_STAY),
         Index("ix_element_stay_left", "process_key", "left_at"),
         Index("ix_element_stay_task", "instance_id", "task_id"),
@@ -226,7 +226,12 @@ class ElementStay(Base):
     process_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"))
     task_id: Mapped[str] = mapped_column(String(36))
     element_id: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(10))  # task | timer | message
+    # the element of the instance's own diagram the wait is in: the element itself, or the call activity or
+    # subprocess that contains it (a 2-year timer of a called follow-up process counts on the call activity)
+    top_element_id: Mapped[str] = mapped_column(String(200))
+    # task | timer | message, or boundary: an event attached to the activity the instance waits at, kept for
+    # its deadline but counted neither as a wait nor in the time spent
+    kind: Mapped[str] = mapped_column(String(10))
     entered_at: Mapped[datetime | None]  # None: the wait began before kmop kept stays
     left_at: Mapped[datetime | None]
     seconds: Mapped[float | None]  # left_at - entered_at, for percentiles in SQL

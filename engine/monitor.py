@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Float, and_, case, cast, func, literal, select
+from sqlalchemy import Date, Float, and_, case, cast, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -40,6 +40,47 @@ class Scope:
 
 
 @dataclass(frozen=True)
+class Period:
+    """The moments after ``start`` up to and including ``end`` (None: open on that side). An age band is
+    one: "4 to 6 weeks old" began after now - 6 weeks and at or before now - 4 weeks."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TimerDue:
+    """A timer at ``element`` (inside ``within``, the call activity or subprocess of the instance's own
+    diagram it is in, or the element itself) due after ``after`` and by ``by``."""
+
+    within: str
+    element: str
+    after: datetime
+    by: datetime
+
+
+def within(column: Any, period: Period) -> list[ColumnElement[bool]]:
+    """SQL conditions: ``column`` in ``period``."""
+    conditions = []
+    if period.start is not None:
+        conditions.append(column > period.start)
+    if period.end is not None:
+        conditions.append(column <= period.end)
+    return conditions
+
+
+def bands(now: datetime, edges: Sequence[timedelta]) -> list[Period]:
+    """The periods in which something began that is now younger than ``edges[0]``, between each two
+    edges, and older than the last edge."""
+    moments = [now - edge for edge in edges]
+    return [
+        Period(moments[0], None),
+        *(Period(moments[i + 1], moments[i]) for i in range(len(moments) - 1)),
+        Period(None, moments[-1]),
+    ]
+
+
+@dataclass(frozen=True)
 class Spread:
     """How long instances stayed somewhere: median and 90th percentile in seconds, over ``count`` stays."""
 
@@ -57,7 +98,7 @@ class IncidentGroup:
     first_at: datetime
     last_at: datetime
     example: str  # the newest incident's message
-    incident_ids: tuple[int, ...]
+    incidents: tuple[tuple[int, int], ...]  # (incident id, instance id), oldest first, at most 1,000
 
 
 def dialect(session: Session) -> str:
@@ -115,17 +156,18 @@ def status_counts(session: Session, scope: Scope) -> dict[str, int]:
 
 
 def waiting_now(session: Session, scope: Scope) -> dict[str, int]:
-    """How many instances wait at each element now (a ready user task, a timer or a message)."""
+    """How many instances wait at each element of their own diagram now (a ready user task, a timer or a
+    message; a wait inside a call activity or subprocess counts on that element)."""
     query = (
-        select(ElementStay.element_id, func.count(func.distinct(ElementStay.instance_id)))
-        .where(ElementStay.left_at.is_(None))
-        .group_by(ElementStay.element_id)
+        select(ElementStay.top_element_id, func.count(func.distinct(ElementStay.instance_id)))
+        .where(ElementStay.left_at.is_(None), ElementStay.kind != "boundary")
+        .group_by(ElementStay.top_element_id)
     )
     query = _scoped(query, session, scope, ElementStay.process_key, ElementStay.process_version_id)
     return {element: count for element, count in session.execute(query)}
 
 
-def _percentiles(session: Session, grouped: Any) -> dict[Any, Spread]:
+def percentiles(session: Session, grouped: Any) -> dict[Any, Spread]:
     """Median and p90 of ``value`` per ``grp`` of a subquery with those two columns (nearest rank)."""
     ranked = select(
         grouped.c.grp,
@@ -153,10 +195,10 @@ def _percentiles(session: Session, grouped: Any) -> dict[Any, Spread]:
 def stay_spread(session: Session, scope: Scope, since: datetime) -> dict[str, Spread]:
     """How long instances stayed at each element, over the stays that ended since ``since``."""
     query = select(ElementStay.element_id.label("grp"), ElementStay.seconds.label("value")).where(
-        ElementStay.left_at >= since, ElementStay.seconds.is_not(None)
+        ElementStay.left_at >= since, ElementStay.seconds.is_not(None), ElementStay.kind != "boundary"
     )
     query = _scoped(query, session, scope, ElementStay.process_key, ElementStay.process_version_id)
-    return _percentiles(session, query.subquery())
+    return percentiles(session, query.subquery())
 
 
 def duration_by_period(
@@ -168,66 +210,59 @@ def duration_by_period(
         seconds_between(session, ProcessInstance.created_at, ProcessInstance.ended_at).label("value"),
     ).where(ProcessInstance.ended_at >= since, ProcessInstance.status.in_(statuses))
     query = _scoped(query, session, scope, ProcessInstance.process_key, ProcessInstance.process_version_id)
-    return {as_date(grp): spread for grp, spread in _percentiles(session, query.subquery()).items()}
+    return {as_date(grp): spread for grp, spread in percentiles(session, query.subquery()).items()}
 
 
 def age_bands(
-    session: Session,
-    scope: Scope,
-    element_ids: Sequence[str],
-    edges: Sequence[timedelta],
-    now: datetime,
-    from_start: bool = True,
+    session: Session, scope: Scope, element_ids: Sequence[str], edges: Sequence[timedelta], now: datetime
 ) -> list[int]:
-    """How many instances waiting now at one of ``element_ids`` fall in each age band: younger than
-    ``edges[0]``, between each two edges, older than the last. Age counts from the instance's start
-    (``from_start``) or from when the wait began."""
-    began = ProcessInstance.created_at if from_start else ElementStay.entered_at
-    bounds = [now - edge for edge in edges]  # each edge as the moment an instance of that age began
-    bands = [began > bounds[0]]
-    bands += [and_(began <= bounds[i], began > bounds[i + 1]) for i in range(len(bounds) - 1)]
-    bands.append(began <= bounds[-1])
-    columns = [func.count(func.distinct(case((band, ElementStay.instance_id)))) for band in bands]
-    query = (
-        select(*columns)
-        .join(ProcessInstance, ProcessInstance.id == ElementStay.instance_id)
-        .where(ElementStay.left_at.is_(None), ElementStay.element_id.in_(element_ids))
+    """How many instances waiting now at (or inside) one of ``element_ids`` have waited there less than
+    ``edges[0]``, between each two edges, and longer than the last (``bands``)."""
+    columns = [
+        func.count(
+            func.distinct(
+                case((and_(true(), *within(ElementStay.entered_at, band)), ElementStay.instance_id))
+            )
+        )
+        for band in bands(now, edges)
+    ]
+    query = select(*columns).where(
+        ElementStay.left_at.is_(None),
+        ElementStay.top_element_id.in_(element_ids),
+        ElementStay.kind != "boundary",
     )
     query = _scoped(query, session, scope, ElementStay.process_key, ElementStay.process_version_id)
     return [int(n or 0) for n in session.execute(query).one()]
 
 
-def ids_of_age(
-    session: Session, element_ids: Sequence[str], older: datetime | None, younger: datetime | None
-) -> Any:
-    """A subquery of the ids of the instances waiting at one of ``element_ids`` that started after
-    ``older`` (exclusive) and at or before ``younger``: the cases behind an age band."""
-    query = (
-        select(ElementStay.instance_id)
-        .join(ProcessInstance, ProcessInstance.id == ElementStay.instance_id)
-        .where(ElementStay.left_at.is_(None), ElementStay.element_id.in_(element_ids))
-    )
-    if older is not None:
-        query = query.where(ProcessInstance.created_at > older)
-    if younger is not None:
-        query = query.where(ProcessInstance.created_at <= younger)
-    return query
-
-
 def timers_due(
-    session: Session, scope: Scope, element_ids: Sequence[str], now: datetime, horizons: Sequence[timedelta]
-) -> dict[str, list[int]]:
-    """Per timer element: how many timers fall due within each horizon from ``now``."""
+    session: Session,
+    scope: Scope,
+    places: Sequence[tuple[str, str]],
+    now: datetime,
+    horizons: Sequence[timedelta],
+) -> dict[tuple[str, str], list[int]]:
+    """Per place (the element of the instance's own diagram a timer is in, and the timer's element): how
+    many timers fall due after ``now`` within each horizon."""
+    if not places:
+        return {}
     columns = [func.count(case((WakeUp.due_at <= now + horizon, literal(1)))) for horizon in horizons]
+    wanted = [
+        and_(ElementStay.top_element_id == top, WakeUp.element_id == element) for top, element in places
+    ]
     query = (
-        select(WakeUp.element_id, *columns)
-        .join(ProcessInstance, ProcessInstance.id == WakeUp.instance_id)
-        .where(WakeUp.kind == "timer", WakeUp.element_id.in_(element_ids), WakeUp.due_at >= now)
-        .where(WakeUp.due_at <= now + max(horizons))
-        .group_by(WakeUp.element_id)
+        select(ElementStay.top_element_id, WakeUp.element_id, *columns)
+        .join(
+            ElementStay,
+            (ElementStay.instance_id == WakeUp.instance_id) & (ElementStay.task_id == WakeUp.task_id),
+        )
+        .where(WakeUp.kind == "timer", WakeUp.due_at > now, WakeUp.due_at <= now + max(horizons))
+        .where(ElementStay.left_at.is_(None), or_(*wanted))
+        .group_by(ElementStay.top_element_id, WakeUp.element_id)
     )
-    query = _scoped(query, session, scope, ProcessInstance.process_key, ProcessInstance.process_version_id)
-    return {element: [int(n) for n in counts] for element, *counts in session.execute(query)}
+    query = _scoped(query, session, scope, ElementStay.process_key, ElementStay.process_version_id)
+    found = {(top, element): [int(n) for n in counts] for top, element, *counts in session.execute(query)}
+    return {place: found.get(place, [0] * len(horizons)) for place in places}
 
 
 def started_by_period(session: Session, scope: Scope, unit: str, since: datetime) -> dict[date, int]:
@@ -259,8 +294,8 @@ def incident_groups(session: Session, scope: Scope, limit: int = 100) -> list[In
     query = _scoped(query, session, scope, ProcessInstance.process_key, ProcessInstance.process_version_id)
     groups = []
     for key, element, error, count, first, last, newest in session.execute(query).all():
-        ids = session.scalars(
-            select(Incident.id)
+        ids = session.execute(
+            select(Incident.id, Incident.instance_id)
             .join(ProcessInstance, ProcessInstance.id == Incident.instance_id)
             .where(
                 Incident.status == "open",
@@ -272,7 +307,8 @@ def incident_groups(session: Session, scope: Scope, limit: int = 100) -> list[In
             .limit(1000)
         ).all()
         example = session.scalar(select(Incident.message).where(Incident.id == newest)) or ""
-        groups.append(IncidentGroup(key, element, error, count, first, last, example, tuple(ids)))
+        pairs = tuple((incident, instance) for incident, instance in ids)
+        groups.append(IncidentGroup(key, element, error, count, first, last, example, pairs))
     return groups
 
 

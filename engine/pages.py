@@ -22,7 +22,8 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, se
 from sqlalchemy.orm import Session, aliased, defer
 
 from . import queries
-from .models import InstanceAttribute, ProcessInstance, ProcessVersion, UserTask
+from .models import ElementStay, Incident, InstanceAttribute, ProcessInstance, ProcessVersion, UserTask
+from .monitor import Period, TimerDue, within
 from .specs import SpecCache
 from .views import InstanceSummary, TaskView
 
@@ -59,6 +60,13 @@ class InstanceQuery:
     overdue_at: datetime | None = None
     match: Match = Match()
     scope: tuple[Match, ...] | None = None
+    # the cases behind a figure of the monitor: started in a period; waiting at ``waiting_at`` since a
+    # moment in a period; with a timer at an element due by a moment; with an open incident at an element
+    started: Period | None = None
+    waiting_since: Period | None = None
+    timer: TimerDue | None = None
+    incident_at: str | None = None
+    has_field: str | None = None  # the search field is set (a refused case has its refusal_reason)
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,12 @@ class InstanceRow:
 class TaskRow:
     task: TaskView
     fields: dict[str, str]  # the search fields of its instance
+
+
+def instance_count(session: Session, query: InstanceQuery) -> int:
+    """How many instances ``query`` finds (the count behind a figure)."""
+    where = _instance_conditions(query)
+    return session.scalar(select(func.count()).select_from(ProcessInstance).where(*where)) or 0
 
 
 def instance_page(
@@ -350,6 +364,24 @@ def _instance_conditions(query: InstanceQuery) -> list[ColumnElement[bool]]:
         conditions.append(ProcessInstance.id.not_in(queries.waiting_at_element(*query.not_waiting_at)))
     if query.overdue_at is not None:
         conditions.append(ProcessInstance.due_at < query.overdue_at)
+    if query.started is not None:
+        conditions += within(ProcessInstance.created_at, query.started)
+    if query.waiting_since is not None:
+        since = within(ElementStay.entered_at, query.waiting_since)
+        stays = select(ElementStay.instance_id).where(
+            ElementStay.left_at.is_(None), ElementStay.top_element_id.in_(query.waiting_at), *since
+        )
+        conditions.append(ProcessInstance.id.in_(stays))
+    if query.timer is not None:
+        conditions.append(ProcessInstance.id.in_(queries.timers_due(query.timer)))
+    if query.incident_at is not None:
+        open_incidents = select(Incident.instance_id).where(
+            Incident.status == "open", Incident.element_id == query.incident_at
+        )
+        conditions.append(ProcessInstance.id.in_(open_incidents))
+    if query.has_field is not None:
+        fields = select(InstanceAttribute.instance_id).where(InstanceAttribute.name == query.has_field)
+        conditions.append(ProcessInstance.id.in_(fields))
     return conditions
 
 

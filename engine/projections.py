@@ -306,7 +306,7 @@ def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime, fresh:
     waits = {tid: ("task", element_id(t)) for tid, t in ready.items()}
     waits.update({t.task_id: ("timer", t.element_id) for t in timers.values() if t.task_id not in waits})
     waits.update({m.task_id: ("message", m.element_id) for m in messages if m.task_id not in waits})
-    _keep_stays(session, inst, began, waits, now, fresh)
+    _keep_stays(session, inst, wf, began, waits, now, fresh)
     return Waiting(
         tuple(element_id(t) for t in ready.values()),
         tuple(t.element_id for t in timers.values()),
@@ -319,9 +319,41 @@ _STAY_TABLE: Table = ElementStay.__table__  # type: ignore[assignment]
 _INSERT_STAY = _STAY_TABLE.insert()
 
 
+def top_element(wf: Any, task: Any, element: str) -> str:
+    """The element of the workflow's own diagram ``task`` (at ``element``) is in: its own, or the
+    outermost call activity or subprocess that contains it."""
+    while task is not None and task.workflow is not wf and task.workflow.parent_task_id is not None:
+        task = wf.get_task_from_id(task.workflow.parent_task_id)
+    return element if task is None else element_id(task)
+
+
+def _stay_row(
+    inst: ProcessInstance, wf: Any, tid: str, kind: str, element: str, now: datetime
+) -> dict[str, Any]:
+    """A new open stay. A boundary event's is kept apart (kind ``boundary``): the instance waits at the
+    activity it is attached to, so it counts neither there nor in the time spent; only its due moment
+    matters (the deadlines)."""
+    task = find_task(wf, tid)
+    if task is not None and type(task.task_spec).__name__ == "BoundaryEvent":
+        kind = "boundary"
+    return {
+        "instance_id": inst.id,
+        "process_key": inst.process_key,
+        "process_version_id": inst.process_version_id,
+        "task_id": tid,
+        "element_id": element,
+        "top_element_id": top_element(wf, task, element),
+        "kind": kind,
+        "entered_at": now,
+        "left_at": None,
+        "seconds": None,
+    }
+
+
 def _keep_stays(
     session: Session,
     inst: ProcessInstance,
+    wf: Any,
     began: set[str],
     waits: dict[str, tuple[str, str]],
     now: datetime,
@@ -330,17 +362,7 @@ def _keep_stays(
     """Open a stay for each wait that began in this run and close the open ones that ended (two statements
     at most): the monitor's heatmap reads them. ``began``: the waits stored before this run."""
     opened = [
-        {
-            "instance_id": inst.id,
-            "process_key": inst.process_key,
-            "process_version_id": inst.process_version_id,
-            "task_id": tid,
-            "element_id": element,
-            "kind": kind,
-            "entered_at": now,
-            "left_at": None,
-            "seconds": None,
-        }
+        _stay_row(inst, wf, tid, kind, element, now)
         for tid, (kind, element) in waits.items()
         if tid not in began
     ]

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from . import runner
 from .models import (
+    ElementStay,
     InstanceAttribute,
     MessageSubscription,
     ProcessInstance,
@@ -128,11 +129,35 @@ def _waiting_rows(instance_ids: list[int] | None = None) -> Any:
 
 
 def waiting_at_element(*element_ids: str) -> Any:
-    """Ids of the instances waiting at one of ``element_ids``."""
+    """Ids of the instances waiting at one of ``element_ids``, or inside one (a call activity or subprocess
+    with a wait in it)."""
     return union_all(
+        select(ElementStay.instance_id).where(
+            ElementStay.top_element_id.in_(element_ids), ElementStay.left_at.is_(None)
+        ),
         select(UserTask.instance_id).where(UserTask.element_id.in_(element_ids), UserTask.status == "ready"),
         select(WakeUp.instance_id).where(WakeUp.element_id.in_(element_ids)),
         select(MessageSubscription.instance_id).where(MessageSubscription.element_id.in_(element_ids)),
+    )
+
+
+def timers_due(timer: Any) -> Any:
+    """Ids of the instances with a timer at ``timer.element`` inside ``timer.within`` due in
+    (``timer.after``, ``timer.by``] (a ``pages.TimerDue``)."""
+    return (
+        select(WakeUp.instance_id)
+        .join(
+            ElementStay,
+            (ElementStay.instance_id == WakeUp.instance_id) & (ElementStay.task_id == WakeUp.task_id),
+        )
+        .where(
+            WakeUp.kind == "timer",
+            WakeUp.element_id == timer.element,
+            WakeUp.due_at > timer.after,
+            WakeUp.due_at <= timer.by,  # as monitor.timers_due counts them
+            ElementStay.left_at.is_(None),
+            ElementStay.top_element_id == timer.within,
+        )
     )
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import clock
@@ -172,11 +172,15 @@ def _forget_secret(message: OutboxMessage) -> None:
         message.meta = {k: v for k, v in message.meta.items() if k != "secret"}
 
 
-def send_pending(session: Session, smtp: SmtpSettings, now: datetime, limit: int = 50) -> int:
-    """Send unsent outbox messages over SMTP; a failure is kept on the message and tried again later."""
-    pending = session.scalars(
-        select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)).order_by(OutboxMessage.id).limit(limit)
-    ).all()
+def send_pending(
+    session: Session, smtp: SmtpSettings, now: datetime, limit: int = 50, only: int | None = None
+) -> int:
+    """Send unsent outbox messages (or only the one with id ``only``) over SMTP; a failure is kept on the
+    message and tried again later."""
+    query = select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+    if only is not None:
+        query = query.where(OutboxMessage.id == only)
+    pending = session.scalars(query.order_by(OutboxMessage.id).limit(limit)).all()
     if not pending:
         return 0
     sent = 0
@@ -204,6 +208,26 @@ def send_pending(session: Session, smtp: SmtpSettings, now: datetime, limit: int
             if message.sent_at is None:
                 message.error = f"{type(exc).__name__}: {exc}"
     return sent
+
+
+def failed(session: Session, limit: int = 50) -> tuple[int, list[OutboxMessage]]:
+    """The e-mails whose last attempt failed and that are not sent yet: how many, and the oldest first."""
+    unsent = (OutboxMessage.sent_at.is_(None), OutboxMessage.error.is_not(None))
+    total = session.scalar(select(func.count()).select_from(OutboxMessage).where(*unsent)) or 0
+    rows = session.scalars(select(OutboxMessage).where(*unsent).order_by(OutboxMessage.id).limit(limit)).all()
+    return total, list(rows)
+
+
+def resend(session: Session, message_id: int, now: datetime) -> bool:
+    """Try one failed e-mail again now (the worker tries every unsent one on each sweep anyway); whether it
+    went. ``LookupError`` when there is no such unsent message, ``RuntimeError`` without SMTP settings."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None or message.sent_at is not None:
+        raise LookupError(f"no unsent e-mail {message_id}")
+    smtp = SmtpSettings.from_env()
+    if smtp is None:
+        raise RuntimeError("no mail server is configured (KMOP_SMTP_HOST)")
+    return send_pending(session, smtp, now, only=message_id) == 1
 
 
 def send_outbox(transaction: Transaction) -> int:

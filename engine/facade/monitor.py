@@ -50,11 +50,11 @@ class MonitorMixin(EngineBase):
         self,
         session: Session,
         scope: Scope,
-        element_ids: Sequence[str],
+        places: Sequence[tuple[str, str]],
         now: datetime,
         horizons: Sequence[timedelta],
-    ) -> dict[str, list[int]]:
-        return monitor.timers_due(session, scope, element_ids, now, horizons)
+    ) -> dict[tuple[str, str], list[int]]:
+        return monitor.timers_due(session, scope, places, now, horizons)
 
     def started_by_period(
         self, session: Session, scope: Scope, unit: str, since: datetime

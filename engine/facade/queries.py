@@ -64,6 +64,9 @@ class QueriesMixin(EngineBase):
             unindexed=unindexed,
         )
 
+    def instance_count(self, session: Session, query: pages.InstanceQuery) -> int:
+        return pages.instance_count(session, query)
+
     def instance_page(
         self,
         session: Session,

@@ -85,9 +85,10 @@ def test_timers_due_within_each_horizon(reviews: Engine) -> None:
             engine.start(session, "one_timer", {"wait_for": wait})
     horizons = (timedelta(days=30), timedelta(days=90), timedelta(days=365))
     with engine.transaction() as session:
-        assert engine.timers_due(session, Scope("one_timer"), ["wait"], clock.now(), horizons) == {
-            "wait": [1, 2, 3]
-        }
+        due = engine.timers_due(
+            session, Scope("one_timer"), [("wait", "wait"), ("x", "wait")], clock.now(), horizons
+        )
+        assert due == {("wait", "wait"): [1, 2, 3], ("x", "wait"): [0, 0, 0]}
         assert engine.waiting_now(session, Scope("one_timer")) == {"wait": 4}
     _advance(engine, timedelta(days=11))
     engine.fire_due()
@@ -113,6 +114,6 @@ def test_incidents_are_grouped_by_element_and_error(reviews: Engine) -> None:
         assert engine.status_counts(session, ALL) == {"error": 3}
         assert engine.incident_groups(session, Scope("one_timer")) == []
     assert (group.element_id, group.error_type, group.count) == ("notify", "ConnectionError", 3)
-    assert len(group.incident_ids) == 3 and "unreachable" in group.example
+    assert len(group.incidents) == 3 and "unreachable" in group.example
     assert group.first_at <= group.last_at and group.first_at.tzinfo is not None
     assert datetime(2000, 1, 1, tzinfo=UTC) < group.first_at

@@ -212,6 +212,22 @@ JSON_BODY = frozenset(
 )
 
 
+# The monitor: agency staff and operators (and analysts, who are agency staff too) read it and act on it.
+MONITOR_ROUTES: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("monitor.index", "GET", "/monitor/", {}),
+    ("monitor.diagram", "GET", "/monitor/diagram/registration.bpmn", {}),
+    ("monitor.retry", "POST", "/monitor/incidents/1/retry", {}),
+    (
+        "monitor.retry_group",
+        "POST",
+        "/monitor/incidents/retry-group",
+        {"process": "registration", "element": "x", "error": "y"},
+    ),
+    ("monitor.resend", "POST", "/monitor/mails/1/resend", {}),
+]
+MONITOR_STAFF = {"an.vlaio", "bea.beheer", ANALYST}
+
+
 def _call(client: FlaskClient, method: str, path: str, data: dict[str, Any], json: bool = False) -> Any:
     if method == "GET":
         return client.get(path)
@@ -278,6 +294,25 @@ def test_only_analysts_reach_the_workbench(world: World, engine: Engine, tmp_pat
         response = _call(world.clients[ANALYST], method, path, data, json)
         assert response.status_code != 403 and response.status_code < 500, (endpoint, response.status_code)
         assert "/login" not in response.headers.get("Location", ""), endpoint
+
+
+def test_only_agency_staff_reach_the_monitor(world: World, app: Flask) -> None:
+    mine = {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("monitor.")
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    assert mine == {(endpoint, method) for endpoint, method, *_ in MONITOR_ROUTES}
+    for endpoint, method, path, data in MONITOR_ROUTES:
+        anonymous = _call(world.clients["anonymous"], method, path, data)
+        assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"], endpoint
+        for name in (*PEOPLE, ANALYST):
+            response = _call(world.clients[name], method, path, data)
+            if name in MONITOR_STAFF:
+                assert response.status_code not in (401, 403) and response.status_code < 500, (endpoint, name)
+            else:
+                assert response.status_code == 403, (endpoint, method, name, response.status_code)
 
 
 def test_no_reaching_into_another_organisation_or_bureau(world: World) -> None:

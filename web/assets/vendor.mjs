@@ -1,4 +1,5 @@
-// Copy the prebuilt bpmn-js viewer and its styles into web/static/vendor/bpmn-js (committed; no CDN).
+// Copy the prebuilt bpmn-js viewer and its styles into web/static/vendor/bpmn-js, and Chart.js into
+// web/static/vendor/chartjs (committed; no CDN).
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,3 +21,13 @@ for (const [from, to] of Object.entries(files)) {
 const { version } = JSON.parse(readFileSync(join(source, "package.json"), "utf8"));
 writeFileSync(join(target, "VERSION"), `bpmn-js ${version}\n`);
 console.log(`copied bpmn-js ${version} to ${target}`);
+
+// Chart.js for the monitor's charts: its prebuilt UMD file (window.Chart) and licence.
+const chartSource = join(here, "node_modules", "chart.js");
+const chartTarget = join(here, "..", "static", "vendor", "chartjs");
+mkdirSync(chartTarget, { recursive: true });
+copyFileSync(join(chartSource, "dist", "chart.umd.min.js"), join(chartTarget, "chart.umd.min.js"));
+copyFileSync(join(chartSource, "LICENSE.md"), join(chartTarget, "LICENSE.md"));
+const chart = JSON.parse(readFileSync(join(chartSource, "package.json"), "utf8"));
+writeFileSync(join(chartTarget, "VERSION"), `chart.js ${chart.version}\n`);
+console.log(`copied chart.js ${chart.version} to ${chartTarget}`);

@@ -11,12 +11,16 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.models import is_id
+from engine.monitor import Period, TimerDue
 from engine.pages import InstanceQuery, InstanceRow
 from web import lists
 
 STATUSES = ("running", "waiting", "error", "suspended", "completed", "cancelled")
 SORTS = ("id", "key", "company", "process", "status", "updated", "due")
 ORDERS = {"company": f"field:{lists.COMPANY}"}  # the engine's names of the sorts that differ
+
+
+REFUSED = "refused"  # the outcome filter: ended with a refusal (the search field refusal_reason is set)
 
 
 @dataclass(frozen=True)
@@ -26,19 +30,58 @@ class Filters:
     status: str | None = None
     waiting_at: str | None = None
     overdue: bool = False
+    # the cases behind a figure of the monitor (web.monitor links here with these)
+    outcome: str | None = None
+    started: Period | None = None  # started_after / started_by
+    waiting_since: Period | None = None  # waited_after / waited_by: since when it waits at waiting_at
+    timer: TimerDue | None = None  # timer=<within>/<element>, due_after, due_by
+    incident_at: str | None = None
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> Filters:
         """Read the filters from a query string; unknown or malformed values count as "any"."""
         version = (args.get("version") or "").strip()
         status = (args.get("status") or "").strip()
+        waiting_at = (args.get("waiting_at") or "").strip() or None
         return cls(
             process=(args.get("process") or "").strip() or None,
             version=int(version) if version.isdigit() and is_id(int(version)) else None,
             status=status if status in STATUSES else None,
-            waiting_at=(args.get("waiting_at") or "").strip() or None,
+            waiting_at=waiting_at,
             overdue=args.get("overdue") in ("1", "on", "true"),
+            outcome=REFUSED if args.get("outcome") == REFUSED else None,
+            started=_period(args, "started_after", "started_by"),
+            waiting_since=_period(args, "waited_after", "waited_by") if waiting_at else None,
+            timer=_timer(args),
+            incident_at=(args.get("incident_at") or "").strip() or None,
         )
+
+    @property
+    def from_monitor(self) -> bool:
+        """Whether a filter only the monitor's links set is on (the page says so, with a way back)."""
+        return any((self.outcome, self.started, self.waiting_since, self.timer, self.incident_at))
+
+
+def moment(value: str | None) -> datetime | None:
+    """An ISO 8601 moment with its zone from a query string (None when absent or malformed)."""
+    try:
+        found = datetime.fromisoformat((value or "").strip())
+    except ValueError:
+        return None
+    return found if found.tzinfo is not None else None
+
+
+def _period(args: Mapping[str, str], after: str, by: str) -> Period | None:
+    start, end = moment(args.get(after)), moment(args.get(by))
+    return Period(start, end) if start or end else None
+
+
+def _timer(args: Mapping[str, str]) -> TimerDue | None:
+    within, _, element = (args.get("timer") or "").strip().partition("/")
+    after, by = moment(args.get("due_after")), moment(args.get("due_by"))
+    if not (within and element and after and by):
+        return None
+    return TimerDue(within, element, after, by)
 
 
 @dataclass(frozen=True)
@@ -73,6 +116,11 @@ def list_cases(db: Session, engine: Any, filters: Filters, paging: lists.Paging,
         waiting_at=(filters.waiting_at,) if filters.waiting_at else (),
         overdue_at=now if filters.overdue else None,
         match=lists.understand(db, paging.text),
+        started=filters.started,
+        waiting_since=filters.waiting_since,
+        timer=filters.timer,
+        incident_at=filters.incident_at,
+        has_field="refusal_reason" if filters.outcome == REFUSED else None,
     )
     order = paging.order(ORDERS.get(paging.sort))
     page = engine.instance_page(db, query, order, paging.offset, lists.PAGE_SIZE)

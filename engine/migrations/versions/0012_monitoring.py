@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("process_version_id", sa.Integer(), nullable=False),
         sa.Column("task_id", sa.String(length=36), nullable=False),
         sa.Column("element_id", sa.String(length=200), nullable=False),
+        sa.Column("top_element_id", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=10), nullable=False),
         sa.Column("entered_at", engine.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("left_at", engine.models.UTCDateTime(timezone=True), nullable=True),
@@ -34,7 +35,7 @@ def upgrade() -> None:
     )
     open_stay = sa.text("left_at IS NULL")
     op.create_index(
-        "ix_element_stay_open", "element_stay", ["process_key", "element_id"],
+        "ix_element_stay_open", "element_stay", ["process_key", "top_element_id", "element_id"],
         sqlite_where=open_stay, postgresql_where=open_stay,
     )
     op.create_index("ix_element_stay_left", "element_stay", ["process_key", "left_at"])
@@ -47,11 +48,13 @@ def upgrade() -> None:
         sa.Column("fired", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
-    # The waits under way when this runs: open stays (since when is known for tasks and messages).
+    # The waits under way when this runs: open stays (since when is known for tasks and messages; a wait
+    # inside a call activity counts on its own element until the instance's next run).
     select_open = """
-        INSERT INTO element_stay (instance_id, process_key, process_version_id, task_id, element_id, kind,
-                                  entered_at)
-        SELECT p.instance_id, i.process_key, i.process_version_id, p.task_id, p.element_id, '{kind}', {entered}
+        INSERT INTO element_stay (instance_id, process_key, process_version_id, task_id, element_id,
+                                  top_element_id, kind, entered_at)
+        SELECT p.instance_id, i.process_key, i.process_version_id, p.task_id, p.element_id, p.element_id,
+               '{kind}', {entered}
         FROM {table} p JOIN process_instance i ON i.id = p.instance_id
         WHERE {where}
     """
