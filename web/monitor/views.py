@@ -146,7 +146,8 @@ def retry_group() -> Any:
             failed += 1
     message = translate("Opnieuw geprobeerd: %(retried)s.") % {"retried": retried}
     if failed:
-        message += " " + translate("Niet opnieuw geprobeerd (intussen afgehandeld of bezet): %(failed)s.") % {"failed": failed}
+        busy = translate("Niet opnieuw geprobeerd (intussen afgehandeld of bezet): %(failed)s.")
+        message += " " + busy % {"failed": failed}
     flash(message)
     return _back()
 
