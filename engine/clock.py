@@ -171,7 +171,7 @@ def parse_duration(text: str) -> timedelta:
     """Parse a CLI duration: ISO 8601 (``P6W``, ``PT90M``, ``P2Y``) or shorthand (``6w``, ``3d``, ``2h``)."""
     value = text.strip()
     shorthand = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-    if value and value[-1].lower() in shorthand and value[:-1].replace(".", "", 1).isdigit():
+    if value and value[-1].lower() in shorthand and value[:-1].replace(".", "", 1).isdecimal():
         return timedelta(**{shorthand[value[-1].lower()]: float(value[:-1])})
     from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 

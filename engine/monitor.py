@@ -3,18 +3,19 @@ stay at each element (median and p90), how old the waits at some elements are, w
 incidents by element and error, and counts per week or month. Nothing here loads an instance.
 
 Percentiles are taken in SQL with window functions (``row_number`` and ``count`` over each group), which
-SQLite and PostgreSQL both run, so the figures are the same on both databases. The SQL helpers
-``period_start`` and ``seconds_between`` are public for the application's own counts.
+SQLite and PostgreSQL both run, so the figures are the same on both databases. Weeks and months are
+given as their edges (moments), so they follow the reader's calendar. The SQL helpers ``bucket``,
+``count_by_period``, ``percentiles`` and ``seconds_between`` are public for the application's own counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Float, and_, case, cast, func, literal, or_, select, true
+from sqlalchemy import Float, and_, case, cast, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -28,8 +29,6 @@ from .models import (
     WakeUp,
 )
 
-UNITS = ("week", "month")
-
 
 @dataclass(frozen=True)
 class Scope:
@@ -41,11 +40,14 @@ class Scope:
 
 @dataclass(frozen=True)
 class Period:
-    """The moments after ``start`` up to and including ``end`` (None: open on that side). An age band is
-    one: "4 to 6 weeks old" began after now - 6 weeks and at or before now - 4 weeks."""
+    """From ``start`` (included) to ``end`` (not included), as a week or month of a chart; or, with
+    ``closed_end``, after ``start`` up to and including ``end``, as an age band: "4 to 6 weeks old" began
+    after now - 6 weeks and at or before now - 4 weeks (exactly 4 weeks old is no longer "under 4 weeks",
+    as the 4-week reminder has fired). None: open on that side."""
 
     start: datetime | None = None
     end: datetime | None = None
+    closed_end: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,20 @@ def within(column: Any, period: Period) -> list[ColumnElement[bool]]:
     """SQL conditions: ``column`` in ``period``."""
     conditions = []
     if period.start is not None:
-        conditions.append(column > period.start)
+        conditions.append(column > period.start if period.closed_end else column >= period.start)
     if period.end is not None:
-        conditions.append(column <= period.end)
+        conditions.append(column <= period.end if period.closed_end else column < period.end)
     return conditions
+
+
+def bucket(column: Any, edges: Sequence[datetime]) -> ColumnElement[Any]:
+    """The index ``i`` of the period ``edges[i]`` to ``edges[i + 1]`` that ``column`` falls in (NULL
+    outside them all), as a SQL expression. The edges are moments, so weeks and months can follow the
+    reader's calendar (Brussels midnight), which SQLite cannot compute itself."""
+    return case(
+        *((and_(column >= edges[i], column < edges[i + 1]), literal(i)) for i in range(len(edges) - 1)),
+        else_=None,
+    )
 
 
 def bands(now: datetime, edges: Sequence[timedelta]) -> list[Period]:
@@ -74,9 +86,9 @@ def bands(now: datetime, edges: Sequence[timedelta]) -> list[Period]:
     edges, and older than the last edge."""
     moments = [now - edge for edge in edges]
     return [
-        Period(moments[0], None),
-        *(Period(moments[i + 1], moments[i]) for i in range(len(moments) - 1)),
-        Period(None, moments[-1]),
+        Period(moments[0], None, closed_end=True),
+        *(Period(moments[i + 1], moments[i], closed_end=True) for i in range(len(moments) - 1)),
+        Period(None, moments[-1], closed_end=True),
     ]
 
 
@@ -105,27 +117,11 @@ def dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def period_start(session: Session, column: Any, unit: str) -> ColumnElement[Any]:
-    """The first day (UTC) of the week (Monday) or month that ``column`` falls in, as a SQL expression."""
-    if unit not in UNITS:
-        raise ValueError(f"unknown period {unit!r}")
-    if dialect(session) == "postgresql":
-        return cast(func.date_trunc(unit, column), Date)
-    if unit == "week":
-        return func.date(column, "weekday 0", "-6 days")
-    return func.date(column, "start of month")
-
-
 def seconds_between(session: Session, start: Any, end: Any) -> ColumnElement[float]:
     """``end - start`` in seconds, as a SQL expression."""
     if dialect(session) == "postgresql":
         return cast(func.extract("epoch", end - start), Float)
     return (func.julianday(end) - func.julianday(start)) * 86400.0
-
-
-def as_date(value: Any) -> date:
-    """A ``period_start`` value as read back: a date on PostgreSQL, ``YYYY-MM-DD`` text on SQLite."""
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 def _version_id(session: Session, scope: Scope) -> int | None:
@@ -202,15 +198,17 @@ def stay_spread(session: Session, scope: Scope, since: datetime) -> dict[str, Sp
 
 
 def duration_by_period(
-    session: Session, scope: Scope, unit: str, since: datetime, statuses: Sequence[str] = ("completed",)
-) -> dict[date, Spread]:
-    """How long instances took from start to end, per week or month of their end, since ``since``."""
+    session: Session, scope: Scope, edges: Sequence[datetime], statuses: Sequence[str] = ("completed",)
+) -> list[Spread | None]:
+    """How long instances took from start to end, per period (``bucket``) of their end."""
+    ended = ProcessInstance.ended_at
     query = select(
-        period_start(session, ProcessInstance.ended_at, unit).label("grp"),
-        seconds_between(session, ProcessInstance.created_at, ProcessInstance.ended_at).label("value"),
-    ).where(ProcessInstance.ended_at >= since, ProcessInstance.status.in_(statuses))
+        bucket(ended, edges).label("grp"),
+        seconds_between(session, ProcessInstance.created_at, ended).label("value"),
+    ).where(ended >= edges[0], ended < edges[-1], ProcessInstance.status.in_(statuses))
     query = _scoped(query, session, scope, ProcessInstance.process_key, ProcessInstance.process_version_id)
-    return {as_date(grp): spread for grp, spread in percentiles(session, query.subquery()).items()}
+    found = percentiles(session, query.subquery())
+    return [found.get(i) for i in range(len(edges) - 1)]
 
 
 def age_bands(
@@ -265,12 +263,21 @@ def timers_due(
     return {place: found.get(place, [0] * len(horizons)) for place in places}
 
 
-def started_by_period(session: Session, scope: Scope, unit: str, since: datetime) -> dict[date, int]:
-    """How many instances started per week or month since ``since``."""
-    bucket = period_start(session, ProcessInstance.created_at, unit)
-    query = select(bucket, func.count()).where(ProcessInstance.created_at >= since).group_by(bucket)
+def count_by_period(session: Session, moments: Any, edges: Sequence[datetime]) -> list[int]:
+    """How many rows of a subquery with a column ``at`` fall in each period (``bucket``)."""
+    index = bucket(moments.c.at, edges)
+    query = (
+        select(index, func.count()).where(moments.c.at >= edges[0], moments.c.at < edges[-1]).group_by(index)
+    )
+    found = {int(i): n for i, n in session.execute(query)}
+    return [found.get(i, 0) for i in range(len(edges) - 1)]
+
+
+def started_by_period(session: Session, scope: Scope, edges: Sequence[datetime]) -> list[int]:
+    """How many instances started in each period (``bucket``)."""
+    query = select(ProcessInstance.created_at.label("at"))
     query = _scoped(query, session, scope, ProcessInstance.process_key, ProcessInstance.process_version_id)
-    return {as_date(start): count for start, count in session.execute(query)}
+    return count_by_period(session, query.subquery(), edges)
 
 
 def incident_groups(session: Session, scope: Scope, limit: int = 100) -> list[IncidentGroup]:
@@ -294,18 +301,19 @@ def incident_groups(session: Session, scope: Scope, limit: int = 100) -> list[In
     query = _scoped(query, session, scope, ProcessInstance.process_key, ProcessInstance.process_version_id)
     groups = []
     for key, element, error, count, first, last, newest in session.execute(query).all():
-        ids = session.execute(
+        members = (
             select(Incident.id, Incident.instance_id)
             .join(ProcessInstance, ProcessInstance.id == Incident.instance_id)
-            .where(
-                Incident.status == "open",
-                Incident.element_id == element,
-                Incident.error_type == error,
-                ProcessInstance.process_key == key,
-            )
-            .order_by(Incident.id)
-            .limit(1000)
-        ).all()
+            .where(Incident.status == "open", Incident.element_id == element, Incident.error_type == error)
+        )
+        members = _scoped(
+            members,
+            session,
+            Scope(key, scope.version),
+            ProcessInstance.process_key,
+            ProcessInstance.process_version_id,
+        )
+        ids = session.execute(members.order_by(Incident.id).limit(1000)).all()
         example = session.scalar(select(Incident.message).where(Incident.id == newest)) or ""
         pairs = tuple((incident, instance) for incident, instance in ids)
         groups.append(IncidentGroup(key, element, error, count, first, last, example, pairs))

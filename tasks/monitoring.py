@@ -9,15 +9,16 @@ filter of the case list away from the cases behind it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
 from engine import monitor
-from engine.models import InstanceAttribute, ProcessInstance
+from engine.models import InstanceAttribute, ProcessInstance, ProcessVersion
 
 from .models import Registration, RegistrationChange
 
@@ -46,20 +47,31 @@ DEADLINES = (
 )
 
 
-def deadlines_due(session: Session, now: datetime) -> dict[Deadline, list[int]]:
-    """How many of each deadline fall within 30, 90 and 365 days from ``now``."""
+def deadlines_due(session: Session, scope: monitor.Scope, now: datetime) -> dict[Deadline, list[int]]:
+    """How many of each deadline (of the cases of the scope's version) fall within 30, 90 and 365 days."""
     places = [(d.within, d.element) for d in DEADLINES]
-    found = monitor.timers_due(session, monitor.Scope(PROCESS), places, now, HORIZONS)
+    found = monitor.timers_due(session, scope, places, now, HORIZONS)
     return {d: found[(d.within, d.element)] for d in DEADLINES}
 
 
-def _refused(since: datetime) -> Any:
-    """The registration cases ended with a refusal since ``since``: their id and end."""
+def _of(scope: monitor.Scope) -> list[Any]:
+    """The registration cases of the scope's version (all versions when it names none)."""
+    conditions: list[Any] = [ProcessInstance.process_key == PROCESS]
+    if scope.version is not None:
+        versions = select(ProcessVersion.id).where(
+            ProcessVersion.process_key == PROCESS, ProcessVersion.version == scope.version
+        )
+        conditions.append(ProcessInstance.process_version_id.in_(versions))
+    return conditions
+
+
+def _refused(scope: monitor.Scope, since: datetime) -> Any:
+    """The registration cases ended with a refusal since ``since``: their id, start and end."""
     return (
         select(ProcessInstance.id, ProcessInstance.created_at, ProcessInstance.ended_at)
         .join(InstanceAttribute, InstanceAttribute.instance_id == ProcessInstance.id)
         .where(
-            ProcessInstance.process_key == PROCESS,
+            *_of(scope),
             ProcessInstance.status == "completed",
             ProcessInstance.ended_at >= since,
             InstanceAttribute.name == "refusal_reason",
@@ -67,7 +79,7 @@ def _refused(since: datetime) -> Any:
     )
 
 
-def _registered(since: datetime) -> Any:
+def _registered(scope: monitor.Scope, since: datetime) -> Any:
     """The registration cases whose application was granted since ``since``: the first registration of the
     application (one per service) is the decision."""
     return (
@@ -77,45 +89,42 @@ def _registered(since: datetime) -> Any:
             func.min(Registration.created_at).label("decided_at"),
         )
         .join(Registration, Registration.application_id == ProcessInstance.business_key)
-        .where(ProcessInstance.process_key == PROCESS)
+        .where(*_of(scope))
         .group_by(ProcessInstance.id, ProcessInstance.created_at)
         .having(func.min(Registration.created_at) >= since)
     )
 
 
-def decision_time(session: Session, unit: str, since: datetime) -> dict[date, monitor.Spread]:
-    """How long an application took to its decision (registered or refused), median and p90 per week or
-    month of the decision, since ``since``."""
-    refused = _refused(since).subquery()
-    registered = _registered(since).subquery()
+def decision_time(
+    session: Session, scope: monitor.Scope, edges: Sequence[datetime]
+) -> list[monitor.Spread | None]:
+    """How long an application took to its decision (registered or refused), median and p90 per period
+    (``monitor.bucket``) of the decision."""
+    refused = _refused(scope, edges[0]).subquery()
+    registered = _registered(scope, edges[0]).subquery()
     decisions = union_all(
         select(refused.c.created_at.label("started"), refused.c.ended_at.label("decided")),
         select(registered.c.created_at.label("started"), registered.c.decided_at.label("decided")),
     ).subquery()
     grouped = select(
-        monitor.period_start(session, decisions.c.decided, unit).label("grp"),
+        monitor.bucket(decisions.c.decided, edges).label("grp"),
         monitor.seconds_between(session, decisions.c.started, decisions.c.decided).label("value"),
-    ).subquery()
-    return {monitor.as_date(g): spread for g, spread in monitor.percentiles(session, grouped).items()}
+    ).where(decisions.c.decided < edges[-1])
+    found = monitor.percentiles(session, grouped.subquery())
+    return [found.get(i) for i in range(len(edges) - 1)]
 
 
-def outcomes(session: Session, unit: str, since: datetime) -> dict[str, dict[date, int]]:
-    """Per week or month since ``since``: applications started, registered, refused, and registrations
-    expired."""
-    scope = monitor.Scope(PROCESS)
-    counted: dict[str, dict[date, int]] = {"started": monitor.started_by_period(session, scope, unit, since)}
-    registered = _registered(since).subquery()
-    refused = _refused(since).subquery()
-    expired = select(RegistrationChange.at.label("at")).where(
-        RegistrationChange.status == "expired", RegistrationChange.at >= since
-    )
-    for name, moments in (
-        ("registered", select(registered.c.decided_at.label("at"))),
-        ("refused", select(refused.c.ended_at.label("at"))),
-        ("expired", expired),
-    ):
-        rows = moments.subquery()
-        bucket = monitor.period_start(session, rows.c.at, unit)
-        query = select(bucket, func.count()).group_by(bucket)
-        counted[name] = {monitor.as_date(start): n for start, n in session.execute(query)}
-    return counted
+def outcomes(session: Session, scope: monitor.Scope, edges: Sequence[datetime]) -> dict[str, list[int]]:
+    """Per period (``monitor.bucket``): applications started, registered and refused, and registrations
+    expired (of any version: a registration outlives the version its case ran on)."""
+    since = edges[0]
+    expired = select(RegistrationChange.at.label("at")).where(RegistrationChange.status == "expired")
+    moments = {
+        "started": select(ProcessInstance.created_at.label("at")).where(*_of(scope)),
+        "registered": select(_registered(scope, since).subquery().c.decided_at.label("at")),
+        "refused": select(_refused(scope, since).subquery().c.ended_at.label("at")),
+        "expired": expired,
+    }
+    return {
+        name: monitor.count_by_period(session, query.subquery(), edges) for name, query in moments.items()
+    }

@@ -51,7 +51,7 @@ def validate_request(payload: Mapping[str, Any]) -> dict[str, Any]:
         else:
             result[name] = value.strip()
     hours = payload.get("audit_hours")
-    if isinstance(hours, str) and hours.strip().isdigit():
+    if isinstance(hours, str) and hours.strip().isdecimal() and len(hours.strip()) < 10:
         hours = int(hours.strip())
     if hours is None or hours == "":
         errors["audit_hours"] = _error("audit_hours", "is verplicht.", "is required.")

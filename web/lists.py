@@ -34,7 +34,7 @@ def _compact(text: str) -> str:
 def enterprise_digits(text: str) -> str | None:
     """The 10 digits of an enterprise number typed in any format (``BE 0566.988.259``), else None."""
     compact = _compact(text).removeprefix("BE")
-    if compact.isdigit() and len(compact) in (9, 10):
+    if compact.isascii() and compact.isdigit() and len(compact) in (9, 10):
         return compact.zfill(10)  # an old 9-digit number gets its leading 0
     return None
 
@@ -42,7 +42,7 @@ def enterprise_digits(text: str) -> str | None:
 def registration_number(text: str) -> str | None:
     """A registration number typed in any format (``DV.O236716``, ``dv o 236716``), else None."""
     compact = _compact(text)
-    if compact.startswith("DV") and len(compact) > 3 and compact[3:].isdigit():
+    if compact.startswith("DV") and len(compact) > 3 and compact[3:].isascii() and compact[3:].isdigit():
         return f"DV.{compact[2:]}"
     return None
 
@@ -82,7 +82,7 @@ class Paging:
         known = sort in sorts
         order = (args.get("dir") or "").strip()
         return cls(
-            page=min(int(page), MAX_PAGE) if page.isdigit() and int(page) > 0 else 1,
+            page=min(int(page), MAX_PAGE) if page.isdecimal() and len(page) < 12 and int(page) > 0 else 1,
             sort=sort if known else default,
             descending=(order == "desc") if known and order in ("asc", "desc") else descending,
             text=(args.get("q") or "").strip()[:MAX_QUERY],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,11 +30,10 @@ class MonitorMixin(EngineBase):
         self,
         session: Session,
         scope: Scope,
-        unit: str,
-        since: datetime,
+        edges: Sequence[datetime],
         statuses: Sequence[str] = ("completed",),
-    ) -> dict[date, Spread]:
-        return monitor.duration_by_period(session, scope, unit, since, statuses)
+    ) -> list[Spread | None]:
+        return monitor.duration_by_period(session, scope, edges, statuses)
 
     def age_bands(
         self,
@@ -56,10 +55,8 @@ class MonitorMixin(EngineBase):
     ) -> dict[tuple[str, str], list[int]]:
         return monitor.timers_due(session, scope, places, now, horizons)
 
-    def started_by_period(
-        self, session: Session, scope: Scope, unit: str, since: datetime
-    ) -> dict[date, int]:
-        return monitor.started_by_period(session, scope, unit, since)
+    def started_by_period(self, session: Session, scope: Scope, edges: Sequence[datetime]) -> list[int]:
+        return monitor.started_by_period(session, scope, edges)
 
     def incident_groups(self, session: Session, scope: Scope) -> list[IncidentGroup]:
         return monitor.incident_groups(session, scope)

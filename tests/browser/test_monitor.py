@@ -129,7 +129,7 @@ def test_a_team_lead_watches_the_registrations(page: Any, site: Site) -> None:
     page.wait_for_url("**/dossiers/**")
     rows = page.locator("tr[data-case]")
     assert rows.count() == 1 and rows.first.get_attribute("data-case") == str(late)
-    assert "wacht bij “Wachten op auditrapport” sinds" in page.inner_text(".monitor-filter")
+    assert "wacht bij “Wachten op auditrapport”, begonnen na" in page.inner_text(".monitor-filter")
     shot(page, "2_late_report_case")
     page.go_back()
 
@@ -157,8 +157,10 @@ def test_a_team_lead_watches_the_registrations(page: Any, site: Site) -> None:
 
     # the figures refresh in place (no reload): a new application shows up on the diagram
     to_report(engine, "APP-MON-0005", services=["advice"])
+    page.click(".monitor-steps summary")  # a table the reader opened stays open
     page.evaluate("window.kmopMonitor.refresh()")
     page.locator("#monitor-figures[data-refreshed='1']").wait_for()
+    assert page.locator(".monitor-steps[open]").count() == 1
     page.locator(".heat-badge[data-element=wait_report]", has_text="4").wait_for()
     assert recent  # (the two recent ones are in band 1 above)
     shot(page, "5_refreshed")

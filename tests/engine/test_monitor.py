@@ -68,10 +68,16 @@ def test_waits_stays_and_bands_are_counted_from_the_tables(reviews: Engine, db_u
             spread = restarted.stay_spread(session, ALL, since=started)["review"]
             assert (spread.median, spread.p90, spread.count) == (28 * 86400, 35 * 86400, 3)
             assert restarted.stay_spread(session, ALL, since=clock.now() + timedelta(seconds=1)) == {}
-            by_month = restarted.duration_by_period(session, ALL, "month", started - timedelta(days=40))
-            assert sum(s.count for s in by_month.values()) == 3
-            weekly = restarted.started_by_period(session, ALL, "week", started - timedelta(days=1))
-            assert sum(weekly.values()) == 5 and all(day.weekday() == 0 for day in weekly)
+            # the instances started a week apart: one week per period, the last one still open
+            weeks = [started + timedelta(days=7 * n) for n in range(6)]
+            assert restarted.started_by_period(session, ALL, weeks) == [1, 1, 1, 1, 1]
+            assert restarted.started_by_period(session, ALL, [weeks[1], weeks[3]]) == [2]
+            # the three ended (reviewed) at the end, all in the last week: the time they took
+            ended = restarted.duration_by_period(
+                session, ALL, [weeks[0], weeks[4], clock.now() + timedelta(1)]
+            )
+            assert ended[0] is None and ended[1] is not None
+            assert (ended[1].count, ended[1].median, ended[1].p90) == (3, 28 * 86400, 35 * 86400)
             assert restarted.waiting_now(session, Scope("service_then_review", version=1)) == {"review": 2}
             assert restarted.waiting_now(session, Scope("service_then_review", version=9)) == {}
     finally:

@@ -164,6 +164,16 @@ def test_the_refresh_fragment_english_and_bad_input(app: Flask, engine: Engine, 
     assert 'id="monitor-data"' in fragment and "<html" not in fragment
     assert lead.get("/monitor/?process=registration&version=99").status_code == 404
     assert lead.get("/monitor/?process=nope&period=abc&unit=year&version=x").status_code == 200
+    # digits that are not ASCII, numbers no int() takes, moments at the calendar's edge: a default, never a 500
+    for query in ("version=%C2%B2", "version=" + "9" * 5000, "page=%C2%B2", "page=" + "9" * 5000):
+        assert lead.get(f"/monitor/?process=registration&{query}").status_code in (200, 404), query
+        assert lead.get(f"/dossiers/?{query}").status_code == 200, query
+    assert lead.get("/monitor/diagram/registration.bpmn?version=%C2%B2").status_code == 200
+    for edge in ("started_from=9999-12-31T23:59:59-14:00", "started_before=0001-01-01T00:00:00%2B14:00"):
+        assert lead.get(f"/dossiers/?{edge}").status_code == 200, edge
+    assert "Wachten op auditrapport" in lead.get("/monitor/?process=nope").get_data(
+        as_text=True
+    )  # the default
     assert lead.get("/monitor/diagram/nope.bpmn").status_code == 404
     assert lead.get("/monitor/diagram/registration.bpmn?version=7").status_code == 404
     assert "<bpmn:definitions" in lead.get("/monitor/diagram/registration.bpmn").get_data(as_text=True)

@@ -120,7 +120,7 @@ def cases() -> ResponseReturnValue:
 def _limit(value: str | None) -> int:
     if value is None or value == "":
         return MAX_CASES
-    if not value.isdigit() or not 1 <= int(value) <= MAX_CASES:
+    if not value.isdecimal() or len(value) > 9 or not 1 <= int(value) <= MAX_CASES:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_CASES}", "limit")
     return int(value)
 
@@ -176,9 +176,9 @@ def _without_personal(value: Any) -> Any:
 def tasks() -> ResponseReturnValue:
     who = caller()
     case_id = request.args.get("case")
-    if case_id is not None and not case_id.isdigit():
+    if case_id is not None and not case_id.isdecimal():
         raise InvalidInput("case must be a case id (a whole number)", "case")
-    if case_id and not is_id(int(case_id)):
+    if case_id and (len(case_id) > 12 or not is_id(int(case_id))):
         raise NotFound(f"no case {case_id}")
     with engine().transaction() as db:
         ready = engine().tasks(db, instance_id=int(case_id) if case_id else None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -32,7 +32,7 @@ class Filters:
     overdue: bool = False
     # the cases behind a figure of the monitor (web.monitor links here with these)
     outcome: str | None = None
-    started: Period | None = None  # started_after / started_by
+    started: Period | None = None  # started_from / started_before
     waiting_since: Period | None = None  # waited_after / waited_by: since when it waits at waiting_at
     timer: TimerDue | None = None  # timer=<within>/<element>, due_after, due_by
     incident_at: str | None = None
@@ -45,13 +45,15 @@ class Filters:
         waiting_at = (args.get("waiting_at") or "").strip() or None
         return cls(
             process=(args.get("process") or "").strip() or None,
-            version=int(version) if version.isdigit() and is_id(int(version)) else None,
+            version=int(version)
+            if version.isdecimal() and len(version) < 12 and is_id(int(version))
+            else None,
             status=status if status in STATUSES else None,
             waiting_at=waiting_at,
             overdue=args.get("overdue") in ("1", "on", "true"),
             outcome=REFUSED if args.get("outcome") == REFUSED else None,
-            started=_period(args, "started_after", "started_by"),
-            waiting_since=_period(args, "waited_after", "waited_by") if waiting_at else None,
+            started=_period(args, "started_from", "started_before"),
+            waiting_since=_period(args, "waited_after", "waited_by", closed_end=True) if waiting_at else None,
             timer=_timer(args),
             incident_at=(args.get("incident_at") or "").strip() or None,
         )
@@ -62,18 +64,26 @@ class Filters:
         return any((self.outcome, self.started, self.waiting_since, self.timer, self.incident_at))
 
 
+def _small(text: str) -> bool:
+    """A whole number that fits an id (a longer one is no id, and ``int`` refuses thousands of digits)."""
+    return text.isdecimal() and len(text) < 12
+
+
 def moment(value: str | None) -> datetime | None:
     """An ISO 8601 moment with its zone from a query string (None when absent or malformed)."""
     try:
         found = datetime.fromisoformat((value or "").strip())
-    except ValueError:
+        found.astimezone(UTC)  # a moment at the calendar's edge may not exist in UTC
+    except (ValueError, OverflowError):
         return None
     return found if found.tzinfo is not None else None
 
 
-def _period(args: Mapping[str, str], after: str, by: str) -> Period | None:
-    start, end = moment(args.get(after)), moment(args.get(by))
-    return Period(start, end) if start or end else None
+def _period(
+    args: Mapping[str, str], start_name: str, end_name: str, closed_end: bool = False
+) -> Period | None:
+    start, end = moment(args.get(start_name)), moment(args.get(end_name))
+    return Period(start, end, closed_end) if start or end else None
 
 
 def _timer(args: Mapping[str, str]) -> TimerDue | None:

@@ -136,7 +136,7 @@ def migrate_run(key: str) -> Any:
     """Move the ticked cases, each in its own transaction; then show what moved and what did not."""
     old, new = _number("from"), _number("to")
     reason = request.form.get("reason", "").strip()
-    ticked = {int(v) for v in request.form.getlist("case") if v.isdigit() and len(v) < 10}
+    ticked = {int(v) for v in request.form.getlist("case") if v.isdecimal() and len(v) < 10}
     if old is None or new is None:
         raise InvalidInput(translate("Kies de oude en de nieuwe versie."), "from")
     if not reason:

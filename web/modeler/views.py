@@ -65,9 +65,9 @@ def _problems(problems: list[Any]) -> list[dict[str, Any]]:
 
 def version_number(raw: str | None, name: str) -> int:
     value = (raw or "").strip()
-    if not value.isdigit():
+    if not value.isdecimal():
         raise InvalidInput(translate("Kies een geldige versie."), name)
-    if not 0 < int(value) < 2**31:  # no version can have that number
+    if len(value) > 12 or not 0 < int(value) < 2**31:  # no version can have that number
         raise NotFound(translate("Die versie bestaat niet."))
     return int(value)
 

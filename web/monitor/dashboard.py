@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from engine.monitor import Scope, Spread, bands
 from tasks import monitoring, notify
 from web.cases.listing import REFUSED
-from web.i18n import N_, translate
+from web.i18n import BRUSSELS, N_, translate
 
 STATUSES = ("running", "waiting", "error", "suspended", "completed", "cancelled")
 PERIODS = (30, 90, 365)  # days over which the stays' median and p90 are taken
@@ -87,7 +87,7 @@ class Dashboard:
     statuses: list[Count]
     elements: list[ElementFigure]
     turnaround: list[Count]
-    decision_times: list[tuple[date, Spread | None]]
+    decision_times: list[tuple[datetime, Spread | None]]  # (the month's first moment, its spread)
     deadlines: list[Deadline]
     incidents: list[IncidentGroup]
     failed_mails: tuple[int, list[Any]]
@@ -140,7 +140,8 @@ def _statuses(db: Session, engine: Any, scope: Scope) -> list[Count]:
     shown = [Count(translate(STATUS_NL[s]), counts.get(s, 0), _cases(scope, status=s)) for s in STATUSES]
     if scope.process_key in (None, monitoring.PROCESS):
         refused = engine.instance_count(db, _refused_query(scope))  # completed with a refusal reason
-        shown.insert(5, Count(translate(N_("Geweigerd")), refused, _cases(scope, outcome=REFUSED)))
+        # of the ended ones: said so, so the cards do not seem to count a case twice
+        shown.insert(5, Count(translate(N_("waarvan geweigerd")), refused, _cases(scope, outcome=REFUSED)))
     return shown
 
 
@@ -188,7 +189,9 @@ def _incidents(db: Session, engine: Any, scope: Scope, names: Mapping[str, str])
                 first_at=group.first_at,
                 last_at=group.last_at,
                 example=group.example,
-                link=_cases(Scope(group.process_key), status="error", incident_at=group.element_id),
+                link=_cases(
+                    Scope(group.process_key, scope.version), status="error", incident_at=group.element_id
+                ),
                 incident_ids=tuple(i for i, _ in group.incidents),
                 cases=list(group.incidents[:5]),
             )
@@ -197,9 +200,8 @@ def _incidents(db: Session, engine: Any, scope: Scope, names: Mapping[str, str])
 
 
 def _registration_panels(db: Session, engine: Any, board: Dashboard) -> None:
-    now, registration = board.now, Scope(monitoring.PROCESS, board.scope.version)
-    if board.scope.process_key is None:
-        registration = Scope(monitoring.PROCESS)
+    now = board.now
+    registration = Scope(monitoring.PROCESS, board.scope.version if board.scope.process_key else None)
     (wait,) = monitoring.AUDIT_REPORT_WAIT
     counts = engine.age_bands(db, registration, monitoring.AUDIT_REPORT_WAIT, monitoring.TURNAROUND, now)
     board.turnaround = [
@@ -210,9 +212,9 @@ def _registration_panels(db: Session, engine: Any, board: Dashboard) -> None:
         )
         for label, n, band in zip(BAND_NAMES, counts, bands(now, monitoring.TURNAROUND), strict=True)
     ]
-    months = _periods("month", 12, now)
-    times = monitoring.decision_time(db, "month", months[0])
-    board.decision_times = [(start.date(), times.get(start.date())) for start in months]
+    months = edges("month", 12, now)
+    times = monitoring.decision_time(db, registration, months)
+    board.decision_times = [(start, spread) for start, spread in zip(months, times, strict=False)]
     board.deadlines = [
         Deadline(
             translate(DEADLINE_NAMES[deadline.code]),
@@ -221,7 +223,7 @@ def _registration_panels(db: Session, engine: Any, board: Dashboard) -> None:
                     str(horizon.days),
                     n,
                     _cases(
-                        Scope(monitoring.PROCESS),
+                        registration,
                         timer=f"{deadline.within}/{deadline.element}",
                         due_after=now.isoformat(),
                         due_by=(now + horizon).isoformat(),
@@ -230,50 +232,44 @@ def _registration_panels(db: Session, engine: Any, board: Dashboard) -> None:
                 for n, horizon in zip(numbers, monitoring.HORIZONS, strict=True)
             ],
         )
-        for deadline, numbers in monitoring.deadlines_due(db, now).items()
+        for deadline, numbers in monitoring.deadlines_due(db, registration, now).items()
     ]
-    board.chart = _chart(db, board)
+    board.chart = _chart(db, board, registration)
 
 
-def _periods(unit: str, count: int, now: datetime) -> list[datetime]:
-    """The starts (UTC midnight) of the last ``count`` weeks or months, the current one last."""
-    today = now.astimezone(UTC).date()
+def edges(unit: str, count: int, now: datetime) -> list[datetime]:
+    """The edges of the last ``count`` weeks (from Monday) or months, the current one last: ``count`` + 1
+    moments, each midnight in Brussels (the reader's calendar, summer time included), in UTC."""
+    today = now.astimezone(BRUSSELS).date()
     if unit == "week":
         monday = today - timedelta(days=today.weekday())
-        days = [monday - timedelta(weeks=n) for n in range(count - 1, -1, -1)]
+        days = [monday - timedelta(weeks=n) for n in range(count - 1, -2, -1)]
     else:
+        year, month = today.year, today.month + 1  # the start of next month closes the current one
         days = []
-        year, month = today.year, today.month
-        for _ in range(count):
+        for _ in range(count + 1):
+            year, month = (year, month) if month <= 12 else (year + 1, month - 12)
             days.append(date(year, month, 1))
             year, month = (year, month - 1) if month > 1 else (year - 1, 12)
         days.reverse()
-    return [datetime(d.year, d.month, d.day, tzinfo=UTC) for d in days]
+    return [datetime(d.year, d.month, d.day, tzinfo=BRUSSELS).astimezone(UTC) for d in days]
 
 
-def _chart(db: Session, board: Dashboard) -> dict[str, Any]:
-    """Outcomes per week or month as Chart.js data, with the list behind each started bar."""
-    starts = _periods(board.unit, UNITS[board.unit], board.now)
-    counted = monitoring.outcomes(db, board.unit, starts[0])
-    ends = [*starts[1:], None]
+def _chart(db: Session, board: Dashboard, registration: Scope) -> dict[str, Any]:
+    """Outcomes per week or month as Chart.js data, with the list behind each bar of applications."""
+    moments = edges(board.unit, UNITS[board.unit], board.now)
+    counted = monitoring.outcomes(db, registration, moments)
+    periods = list(zip(moments, moments[1:], strict=False))
     return {
-        "labels": [_period_label(start, board.unit) for start in starts],
+        "labels": [_period_label(start, board.unit) for start, _end in periods],
         "datasets": [
-            {
-                "key": name,
-                "label": translate(OUTCOME_NAMES[name]),
-                "data": [counted[name].get(start.date(), 0) for start in starts],
-            }
+            {"key": name, "label": translate(OUTCOME_NAMES[name]), "data": counted[name]}
             for name in monitoring.OUTCOMES
         ],
         "links": [
-            _cases(
-                Scope(monitoring.PROCESS),
-                started_after=_iso(start - timedelta(microseconds=1)),
-                started_by=_iso(end - timedelta(microseconds=1)) if end else None,
-            )
-            for start, end in zip(starts, ends, strict=True)
+            _cases(registration, started_from=_iso(start), started_before=_iso(end)) for start, end in periods
         ],
+        "empty": not any(any(counts) for counts in counted.values()),
     }
 
 
@@ -282,9 +278,10 @@ def _period_label(start: datetime, unit: str) -> str:
 
     from web.i18n import current_language
 
+    local = start.astimezone(BRUSSELS).date()
     if unit == "week":
-        return format_date(start.date(), "d MMM", locale=current_language())
-    return format_date(start.date(), "MMM yyyy", locale=current_language())
+        return format_date(local, "d MMM", locale=current_language())
+    return format_date(local, "MMM yyyy", locale=current_language())
 
 
 def duration(seconds: float | None) -> str:

@@ -30,20 +30,24 @@ def duration(seconds: float | None) -> str:
 
 
 @bp.app_template_filter("month_name")
-def month_name(day: Any) -> str:
-    """``december 2026``."""
+def month_name(start: Any) -> str:
+    """``december 2026`` for the month that starts at ``start`` (midnight in Brussels)."""
     from babel.dates import format_date
 
-    return format_date(day, "LLLL yyyy", locale=current_language())
+    from web.i18n import BRUSSELS
+
+    return format_date(start.astimezone(BRUSSELS).date(), "LLLL yyyy", locale=current_language())
 
 
 def _scope(args: Any, keys: list[str]) -> Scope:
-    """The process and version asked for: ``registration`` by default, ``process=`` (empty) for all;
-    unknown ones fall back to the default."""
-    wanted = args.get("process", monitoring.PROCESS if monitoring.PROCESS in keys else "")
-    key = wanted if wanted in keys else None
+    """The process and version asked for. ``registration`` by default and for a process that is not
+    deployed; ``process=`` (empty) for all processes. A version that is not a number counts as all
+    versions; a number that is no version of the process is a 404 (``index``)."""
+    default = monitoring.PROCESS if monitoring.PROCESS in keys else (keys[0] if keys else None)
+    wanted = args.get("process")
+    key = None if wanted == "" else (wanted if wanted in keys else default)
     version = (args.get("version") or "").strip()
-    number = int(version) if key and version.isdigit() and is_id(int(version)) else None
+    number = int(version) if key and version.isdecimal() and len(version) < 12 else None
     return Scope(key, number)
 
 
@@ -64,7 +68,7 @@ def index() -> Any:
         period = _choice(request.args, "period", dashboard.PERIODS, 90)
         unit = _choice(request.args, "unit", dashboard.UNITS, "month")
         board = dashboard.gather(db, engine(), scope, clock.now(), period, unit)
-    if scope.process_key and scope.version and scope.version not in board.versions:
+    if scope.process_key and scope.version is not None and scope.version not in board.versions:
         abort(404)
     template = "monitor/_figures.html" if request.args.get("partial") == "1" else "monitor/index.html"
     data = dashboard.client_data(board)
@@ -82,7 +86,7 @@ def diagram(key: str) -> Any:
         if not versions:
             abort(404)
         raw = request.args.get("version", "")
-        version = int(raw) if raw.isdigit() and is_id(int(raw)) else versions[-1]
+        version = int(raw) if raw.isdecimal() and len(raw) < 12 and is_id(int(raw)) else versions[-1]
         if version not in versions:
             abort(404)
         _name, xml = engine().version_diagram(db, key, version)
@@ -96,7 +100,11 @@ def diagram(key: str) -> Any:
 
 def _here() -> str:
     """This view of the dashboard (its filters), to come back to after an action."""
-    kept = {k: v for k, v in request.args.items() if k in ("process", "version", "period", "unit")}
+    kept = {
+        k: v
+        for k, v in request.args.items()
+        if k in ("process", "version", "period", "unit") and len(v) < 200
+    }
     return url_for("monitor.index") + (f"?{urlencode(kept)}" if kept else "")
 
 
@@ -125,13 +133,16 @@ def retry(incident_id: int) -> Any:
 @bp.post("/incidents/retry-group")
 @roles_required(*STAFF)
 def retry_group() -> Any:
-    """Retry every open incident of one group (process, element, error), each in its own transaction."""
+    """Retry every open incident of one group (process, element, error; of one version when the dashboard
+    showed one), each in its own transaction."""
     key, element, error = (request.form.get(name, "").strip() for name in ("process", "element", "error"))
     if not (key and element and error):
         flash(translate("Kies een groep incidenten om opnieuw te proberen."), "error")
         return _back()
+    version = request.form.get("version", "").strip()
+    scope = Scope(key, int(version) if version.isdecimal() and len(version) < 12 else None)
     with engine().transaction() as db:
-        groups = engine().incident_groups(db, Scope(key))
+        groups = engine().incident_groups(db, scope)
     found = next((gr for gr in groups if gr.element_id == element and gr.error_type == error), None)
     if found is None:
         flash(translate("Deze groep heeft geen open incidenten meer."))

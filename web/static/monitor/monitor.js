@@ -80,12 +80,16 @@
     });
     box.setAttribute("data-painted", String(badges.length));
     box.setAttribute("data-mode", mode);
+    var none = document.getElementById("heat-none");
+    if (none) {
+      none.hidden = badges.length > 0;
+    }
   }
 
   function drawChart() {
     var canvas = document.getElementById("monitor-chart");
     var figuresNow = data().chart;
-    if (!canvas || !figuresNow || !figuresNow.labels || typeof window.Chart !== "function") {
+    if (!canvas || !figuresNow || !figuresNow.labels || figuresNow.empty || typeof window.Chart !== "function") {
       return;
     }
     if (chart) {
@@ -126,13 +130,26 @@
       headers: { Accept: "text/html" }
     })
       .then(function (response) {
+        if (response.redirected) {
+          // the session ended: the server sent the login page; show it as a page, not inside this one
+          window.location.reload();
+          throw new Error("logged out");
+        }
         if (!response.ok) {
           throw new Error("HTTP " + response.status);
         }
         return response.text();
       })
       .then(function (html) {
+        // keep what the reader opened and where they were
+        var open = Array.prototype.map.call(figures.querySelectorAll("details"), function (d) { return d.open; });
+        var x = window.scrollX;
+        var y = window.scrollY;
         figures.innerHTML = html;
+        Array.prototype.forEach.call(figures.querySelectorAll("details"), function (d, i) {
+          d.open = Boolean(open[i]);
+        });
+        window.scrollTo(x, y);
         figures.setAttribute("data-refreshed", String(Number(figures.getAttribute("data-refreshed")) + 1));
         paint();
         drawChart();
