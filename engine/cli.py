@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError
 
+from . import logs
 from .errors import Conflict, KmopError, NotFound
 
 if TYPE_CHECKING:
@@ -85,11 +85,11 @@ def run(
     description: str = "kmop: durable BPMN processes",
 ) -> int:
     """Parse ``argv``, run one command on ``engine`` (or one made when needed); return the exit code."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kmop").setLevel(logging.INFO)
     args = commands.parser(description).parse_args(argv)
     try:
-        args.handler(engine or make_engine(), args)
+        engine = engine or make_engine()
+        logs.configure(engine.settings.log_format, engine.settings.log_level)
+        args.handler(engine, args)
         return 0
     except Conflict as exc:
         print(f"kmop: conflict: {exc.message}", file=sys.stderr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,13 @@ class Settings:
     # transaction, as if every step ran in a new process, and check after each run that a load rebuilds
     # the workflow's specs exactly. For tests (``pytest --replay``) and for chasing restart bugs.
     replay: bool = False
+    # Operations (README "Operations: metrics, health and logs").
+    log_format: str = "text"  # "text" or "json" (one JSON object a line)
+    log_level: str = "INFO"  # kmop's own loggers; libraries log from WARNING
+    heartbeat_seconds: float = 5.0  # a worker writes its heartbeat this often (real time)
+    heartbeat_max_seconds: float = 60.0  # /readyz: the youngest heartbeat may be this old (kmop's clock)
+    metrics_token: str = field(default="", repr=False)  # /metrics with "Authorization: Bearer <token>"
+    metrics_networks: tuple[str, ...] = ()  # /metrics for clients in these networks (CIDR)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -57,6 +66,16 @@ class Settings:
             values["timezone"] = env["KMOP_TIMEZONE"].strip()
         if "KMOP_CLOCK" in env:
             values["clock"] = env["KMOP_CLOCK"].strip().lower()
+        if "KMOP_LOG_FORMAT" in env:
+            values["log_format"] = env["KMOP_LOG_FORMAT"].strip().lower()
+        if "KMOP_LOG_LEVEL" in env:
+            values["log_level"] = env["KMOP_LOG_LEVEL"].strip().upper()
+        if "KMOP_METRICS_TOKEN" in env:
+            values["metrics_token"] = env["KMOP_METRICS_TOKEN"].strip()
+        if "KMOP_METRICS_NETWORKS" in env:
+            values["metrics_networks"] = tuple(
+                n.strip() for n in env["KMOP_METRICS_NETWORKS"].split(",") if n.strip()
+            )
         numeric = {
             "KMOP_MESSAGE_BUFFER_SECONDS": ("message_buffer_seconds", int),
             "KMOP_SERVICE_ATTEMPTS": ("service_attempts", int),
@@ -67,6 +86,8 @@ class Settings:
             "KMOP_WORKFLOW_CACHE": ("workflow_cache", int),
             "KMOP_SESSION_IDLE_MINUTES": ("session_idle_minutes", int),
             "KMOP_SESSION_MAX_HOURS": ("session_max_hours", int),
+            "KMOP_HEARTBEAT_SECONDS": ("heartbeat_seconds", float),
+            "KMOP_HEARTBEAT_MAX_SECONDS": ("heartbeat_max_seconds", float),
         }
         for var, (name, kind) in numeric.items():
             if var in env:
@@ -80,6 +101,7 @@ class Settings:
             raise ValueError("KMOP_SESSION_IDLE_MINUTES and KMOP_SESSION_MAX_HOURS must be at least 1")
         if settings.clock not in ("system", "simulated"):
             raise ValueError(f"KMOP_CLOCK must be 'system' or 'simulated', got {settings.clock!r}")
+        _check_operations(settings)
         try:
             ZoneInfo(settings.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -87,3 +109,19 @@ class Settings:
                 f"KMOP_TIMEZONE must name a time zone (Europe/Brussels), got {settings.timezone!r}"
             ) from exc
         return settings
+
+
+def _check_operations(settings: Settings) -> None:
+    if settings.log_format not in ("text", "json"):
+        raise ValueError(f"KMOP_LOG_FORMAT must be 'text' or 'json', got {settings.log_format!r}")
+    if not isinstance(logging.getLevelName(settings.log_level), int):
+        raise ValueError(f"KMOP_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
+    if settings.heartbeat_seconds <= 0 or settings.heartbeat_max_seconds <= 0:
+        raise ValueError("KMOP_HEARTBEAT_SECONDS and KMOP_HEARTBEAT_MAX_SECONDS must be more than 0")
+    for network in settings.metrics_networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as exc:
+            raise ValueError(
+                f"KMOP_METRICS_NETWORKS must be networks like 10.0.0.0/8, separated by commas: {network!r}"
+            ) from exc

@@ -74,7 +74,19 @@ def on_failure(run: Run, exc: Exception) -> None:
                 )
             )
             run.retry_scheduled = True
-            log.warning("service %s failed (attempt %s), retry at %s", operator, attempt.failures, due)
+            log.warning(
+                "service %s failed (attempt %s), retry at %s",
+                operator,
+                attempt.failures,
+                due,
+                extra=run.log_fields(
+                    element=element,
+                    operator=operator,
+                    attempt=attempt.failures,
+                    error_type=type(cause).__name__,
+                    outcome="retry",
+                ),
+            )
             return
     else:
         run.record("task_failed", element, error=message)
@@ -96,7 +108,19 @@ def on_failure(run: Run, exc: Exception) -> None:
     )
     run.record("incident_opened", element, error=message)
     run.incident_opened = True
-    log.error("incident on instance %s at %s: %s", run.inst.id, element, type(cause).__name__)
+    log.error(
+        "incident on instance %s at %s: %s",
+        run.inst.id,
+        element,
+        type(cause).__name__,
+        extra=run.log_fields(
+            element=element,
+            operator=operator,
+            attempt=attempts,
+            error_type=type(cause).__name__,
+            outcome="incident",
+        ),
+    )
 
 
 def unset_timers(run: Run) -> list[Any]:

@@ -15,7 +15,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import clock, projections, state
+from . import clock, metrics, projections, state
 from .blueprint import Blueprint
 from .config import Settings
 from .errors import KmopError
@@ -76,6 +76,16 @@ class Run:
     incident_opened: bool = False
     retry_scheduled: bool = False
 
+    def log_fields(self, **more: Any) -> dict[str, Any]:
+        """What a log line about this run may say (``extra=``): ids and keys, never the case's data."""
+        inst = self.inst
+        return {
+            "instance_id": inst.id,
+            "business_key": inst.business_key,
+            "process_key": inst.process_key,
+            **more,
+        }
+
     def record(self, event: str, element: str | None = None, **detail: Any) -> None:
         entry = {"at": self.now, "event": event, "element_id": element, "actor": self.actor, "detail": detail}
         self.history.append(entry)
@@ -117,7 +127,7 @@ class KmopScriptEngine(PythonScriptEngine):  # type: ignore[misc]
         )
         params = {name: p["value"] for name, p in operation_params.items()}
         # A failed attempt must leave nothing behind: its writes roll back with the savepoint.
-        with run.session.begin_nested():
+        with run.session.begin_nested(), metrics.service_call(operation_name):
             result = op.function(ctx, **params)
         return json.dumps(state.to_plain(result))
 

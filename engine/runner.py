@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from contextvars import ContextVar
 from datetime import timedelta
+from time import perf_counter
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -19,7 +20,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from . import clock, projections, state
+from . import clock, metrics, projections, state
 from .errors import Conflict, InstanceEnded, NotFound
 from .failures import on_failure
 from .models import ProcessInstance, ProcessVersion
@@ -66,6 +67,7 @@ def start(
     actor: str | None,
 ) -> ProcessInstance:
     """Create an instance of ``version`` and run it until it waits."""
+    started = perf_counter()
     with clock.pinned() as now:
         blueprint = rt.specs.blueprint(session, version)
         wf = BpmnWorkflow(*blueprint.instantiate())
@@ -93,6 +95,7 @@ def start(
         run.record("started", element=version.process_key, data=state.to_plain(data), version=version.version)
         _advance(run)
         finish(run, state.LoadedState(), expected_version=None)
+    _log_run(run, "start", started)
     _deliver_thrown(run)
     return inst
 
@@ -112,6 +115,7 @@ def execute(
     With ``catch_up`` the instance's overdue timers fire first, so events take effect in time order:
     a message or a completion that comes after a deadline sees the deadline as passed.
     """
+    started = perf_counter()
     inst = lock_instance(session, instance_id, skip_locked)
     if inst is None:
         if skip_locked:
@@ -137,8 +141,29 @@ def execute(
         action(run)
         _advance(run)
         finish(run, loaded, expected_version=inst.lock_version)
+    _log_run(run, "run", started)
     _deliver_thrown(run)
     return inst
+
+
+def _log_run(run: Run, kind: str, started: float) -> None:
+    """One line per run, for operators: which instance, where it waits now, how long the run took, its
+    status. Never the case's data or who acted (the history has those)."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    waiting = waiting_of(run.inst)
+    elements = waiting.elements if waiting is not None else []
+    duration_ms = round((perf_counter() - started) * 1000, 1)
+    log.info(
+        "%s instance %s (%s) in %s ms: %s%s",
+        kind,
+        run.inst.id,
+        run.inst.process_key,
+        duration_ms,
+        run.inst.status,
+        f" at {', '.join(elements)}" if elements else "",
+        extra=run.log_fields(run=kind, elements=elements, duration_ms=duration_ms, status=run.inst.status),
+    )
 
 
 def _advance(run: Run) -> None:
@@ -221,6 +246,7 @@ def fire_timers(run: Run) -> int:
                         due_at=timer.due_at.isoformat(),
                         late_seconds=lateness,
                     )
+                    metrics.timer_fired(run.inst.process_key, lateness)
                     fired += 1
             with clock.pinned(moment):
                 _advance(run)

@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
+from engine import logs
 from engine.api import Engine
 from engine.config import PROJECT_ROOT, Settings
 from engine.errors import KmopError
@@ -22,6 +23,7 @@ from tasks.registry import default_registry
 
 from . import auth, home, i18n
 from .access import STAFF
+from .ops import time_requests
 
 csrf = CSRFProtect()
 # One blueprint package per audience, each with ``init_app(app)`` (registers its routes and texts).
@@ -75,7 +77,9 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
         app.config.update(test_config)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _secret_key()
-    app.extensions["kmop"] = engine or Engine(Settings.from_env(), default_registry())
+    app.extensions["kmop"] = kmop = engine or Engine(Settings.from_env(), default_registry())
+    logs.configure(kmop.settings.log_format, kmop.settings.log_level)  # under gunicorn: nobody else does
+    time_requests(app)  # the clock of every request starts before anything else reads it
     app.before_request(_refuse_nul)  # first: nothing reads a request with a NUL byte
     i18n.init_app(app)
     _read_only_gets(app)
@@ -89,11 +93,6 @@ def create_app(test_config: dict[str, Any] | None = None, engine: Engine | None 
     app.after_request(_security_headers)
 
     home.init_app(app)
-
-    @app.get("/health")
-    def health() -> Any:
-        return jsonify(status="ok")
-
     return app
 
 

@@ -37,6 +37,8 @@ from .i18n import LANGUAGES, N_, translate
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
 SESSION_CLOCK = "KMOP_SESSION_CLOCK"
+# Answered without asking the database who is logged in: /healthz must answer with the database away.
+WITHOUT_PERSON = ("static", "ops.healthz", "ops.readyz")
 IDLE = N_("U was %d minuten niet actief: uw sessie is beëindigd. Meld u opnieuw aan.")
 TOO_LONG = N_("U was langer dan %d uur aangemeld: uw sessie is beëindigd. Meld u opnieuw aan.")
 
@@ -59,7 +61,7 @@ def load_person() -> None:
     """Before each request: who is logged in, with which roles (None when nobody)."""
     g.person, g.roles = None, set()
     person_id = session.get("person_id")
-    if person_id is None or request.endpoint in ("static", "health") or request.blueprint == "api":
+    if person_id is None or request.endpoint in WITHOUT_PERSON or request.blueprint == "api":
         return  # the API takes a token only, never the cookie (web.api.core)
     if not _still_alive():
         return

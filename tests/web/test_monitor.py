@@ -164,7 +164,7 @@ def test_the_refresh_fragment_english_and_bad_input(app: Flask, engine: Engine, 
     assert 'id="monitor-data"' in fragment and "<html" not in fragment
     assert lead.get("/monitor/?process=registration&version=99").status_code == 404
     assert lead.get("/monitor/?process=nope&period=abc&unit=year&version=x").status_code == 200
-    # digits that are not ASCII, numbers no int() takes, moments at the calendar's edge: a default, never a 500
+    # digits that are not ASCII, numbers no int() takes, moments at the edge of the calendar: never a 500
     for query in ("version=%C2%B2", "version=" + "9" * 5000, "page=%C2%B2", "page=" + "9" * 5000):
         assert lead.get(f"/monitor/?process=registration&{query}").status_code in (200, 404), query
         assert lead.get(f"/dossiers/?{query}").status_code == 200, query
