@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -234,7 +235,7 @@ class ElementStay(Base):
     kind: Mapped[str] = mapped_column(String(10))
     entered_at: Mapped[datetime | None]  # None: the wait began before kmop kept stays
     left_at: Mapped[datetime | None]
-    seconds: Mapped[float | None]  # left_at - entered_at, for percentiles in SQL
+    seconds: Mapped[float | None] = mapped_column(Float)  # left_at - entered_at, for percentiles in SQL
 
 
 class WorkerHeartbeat(Base):
