@@ -110,6 +110,10 @@ class ProcessInstance(Base):
     # One open case per process and business key (messages find a case by its key); ended cases keep theirs.
     __table_args__ = (
         Index("ix_instance_due", "due_at", "id"),
+        # the monitor's counts of one process: by status, started per period, ended per period
+        Index("ix_instance_process_status", "process_key", "status"),
+        Index("ix_instance_process_created", "process_key", "created_at"),
+        Index("ix_instance_process_ended", "process_key", "ended_at"),
         Index(
             "uq_instance_open_business_key",
             "process_key",
@@ -121,7 +125,7 @@ class ProcessInstance(Base):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     process_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"), index=True)
-    process_key: Mapped[str] = mapped_column(String(200), index=True)
+    process_key: Mapped[str] = mapped_column(String(200))  # indexed first in the monitor's indexes
     business_key: Mapped[str | None] = mapped_column(String(200), index=True)
     status: Mapped[str] = mapped_column(String(20), index=True)
     skeleton: Mapped[str] = mapped_column(Text)  # workflow state without tasks and without the spec
@@ -216,9 +220,9 @@ class ElementStay(Base):
 
     __tablename__ = "element_stay"
     __table_args__ = (
-        Index("ix_element_stay_open", "process_key", "top_element_id", "element_id", sqlite_where=_OPEN_STAY,
+        Index("ix_element_stay_open", "top_element_id", "element_id", "process_key", sqlite_where=_OPEN_STAY,
               postgresql_where=_OPEN_STAY),
-        Index("ix_element_stay_left", "process_key", "left_at"),
+        Index("ix_element_stay_left", "left_at", "process_key"),
         Index("ix_element_stay_task", "instance_id", "task_id"),
     )  # fmt: skip
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -164,22 +164,34 @@ def waiting_now(session: Session, scope: Scope) -> dict[str, int]:
 
 
 def percentiles(session: Session, grouped: Any) -> dict[Any, Spread]:
-    """Median and p90 of ``value`` per ``grp`` of a subquery with those two columns (nearest rank)."""
+    """Median and p90 of ``value`` per ``grp`` of a subquery with those two columns, by nearest rank (the
+    smallest value with at least 50 % or 90 % of the values at or below it). PostgreSQL computes it with
+    ``percentile_disc``; SQLite, which has none, with ``row_number`` and ``count`` over each group (ranks
+    ceil(n / 2) and ceil(9n / 10)): the same values."""
+    if dialect(session) == "postgresql":
+        rows = session.execute(
+            select(
+                grouped.c.grp,
+                func.percentile_disc(0.5).within_group(grouped.c.value),
+                func.percentile_disc(0.9).within_group(grouped.c.value),
+                func.count(),
+            ).group_by(grouped.c.grp)
+        )
+        return {grp: Spread(float(median), float(p90), n) for grp, median, p90, n in rows}
     ranked = select(
         grouped.c.grp,
         grouped.c.value,
         func.row_number().over(partition_by=grouped.c.grp, order_by=grouped.c.value).label("rank"),
         func.count().over(partition_by=grouped.c.grp).label("n"),
     ).subquery()
-    median_rank = (ranked.c.n + 1) // 2  # the nearest rank of 50 %
-    p90_rank = (ranked.c.n * 9 + 9) // 10  # and of 90 %
-    rows = session.execute(
+    median_rank = (ranked.c.n + 1) // 2
+    p90_rank = (ranked.c.n * 9 + 9) // 10
+    found: dict[Any, dict[str, Any]] = {}
+    for grp, value, rank, n, at_median, at_p90 in session.execute(
         select(ranked.c.grp, ranked.c.value, ranked.c.rank, ranked.c.n, median_rank, p90_rank).where(
             (ranked.c.rank == median_rank) | (ranked.c.rank == p90_rank)
         )
-    )
-    found: dict[Any, dict[str, Any]] = {}
-    for grp, value, rank, n, at_median, at_p90 in rows:
+    ):
         entry = found.setdefault(grp, {"n": n})
         if rank == at_median:
             entry["median"] = float(value)

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, union_all
+from sqlalchemy import or_, select, union_all
 from sqlalchemy.orm import Session
 
 from . import runner
@@ -130,14 +130,14 @@ def _waiting_rows(instance_ids: list[int] | None = None) -> Any:
 
 def waiting_at_element(*element_ids: str) -> Any:
     """Ids of the instances waiting at one of ``element_ids``, or inside one (a call activity or subprocess
-    with a wait in it)."""
+    with a wait in it): their open stays (``projections.sync`` keeps one per ready user task, timer and
+    message wait), and their service tasks waiting to be retried."""
     return union_all(
         select(ElementStay.instance_id).where(
-            ElementStay.top_element_id.in_(element_ids), ElementStay.left_at.is_(None)
+            ElementStay.left_at.is_(None),
+            or_(ElementStay.top_element_id.in_(element_ids), ElementStay.element_id.in_(element_ids)),
         ),
-        select(UserTask.instance_id).where(UserTask.element_id.in_(element_ids), UserTask.status == "ready"),
-        select(WakeUp.instance_id).where(WakeUp.element_id.in_(element_ids)),
-        select(MessageSubscription.instance_id).where(MessageSubscription.element_id.in_(element_ids)),
+        select(WakeUp.instance_id).where(WakeUp.kind == "retry", WakeUp.element_id.in_(element_ids)),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.models import Base
@@ -57,7 +57,7 @@ class Registration(Base):
     previous_from: Mapped[date | None] = mapped_column(Date)
     previous_until: Mapped[date | None] = mapped_column(Date)
     follow_up_deadline: Mapped[date | None] = mapped_column(Date)
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)  # the monitor's registrations per period
     updated_at: Mapped[datetime]
 
 
@@ -89,10 +89,14 @@ class Certificate(Base):
     pdf: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+_FAILED = text("sent_at IS NULL AND error IS NOT NULL")  # the monitor lists the e-mails that failed
+
+
 class OutboxMessage(Base):
     """An e-mail to send: sent over SMTP when configured, kept and viewable otherwise."""
 
     __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_failed", "id", sqlite_where=_FAILED, postgresql_where=_FAILED),)
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     application_id: Mapped[str | None] = mapped_column(String(200), index=True)

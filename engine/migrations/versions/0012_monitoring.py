@@ -1,4 +1,4 @@
-"""monitoring: how long instances wait at each element, worker heartbeats
+"""monitoring: how long instances wait at each element, worker heartbeats, the indexes of the monitor's counts
 
 Revision ID: 0012
 Revises: 0011
@@ -35,10 +35,10 @@ def upgrade() -> None:
     )
     open_stay = sa.text("left_at IS NULL")
     op.create_index(
-        "ix_element_stay_open", "element_stay", ["process_key", "top_element_id", "element_id"],
+        "ix_element_stay_open", "element_stay", ["top_element_id", "element_id", "process_key"],
         sqlite_where=open_stay, postgresql_where=open_stay,
     )
-    op.create_index("ix_element_stay_left", "element_stay", ["process_key", "left_at"])
+    op.create_index("ix_element_stay_left", "element_stay", ["left_at", "process_key"])
     op.create_index("ix_element_stay_task", "element_stay", ["instance_id", "task_id"])
     op.create_table(
         "worker_heartbeat",
@@ -48,6 +48,14 @@ def upgrade() -> None:
         sa.Column("fired", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
+    # The monitor's counts of one process, and of the registrations and e-mails that failed.
+    op.create_index("ix_instance_process_status", "process_instance", ["process_key", "status"])
+    op.create_index("ix_instance_process_created", "process_instance", ["process_key", "created_at"])
+    op.create_index("ix_instance_process_ended", "process_instance", ["process_key", "ended_at"])
+    op.drop_index("ix_process_instance_process_key", table_name="process_instance")  # covered by those
+    op.create_index("ix_registration_created_at", "registration", ["created_at"])
+    failed = sa.text("sent_at IS NULL AND error IS NOT NULL")
+    op.create_index("ix_outbox_failed", "outbox", ["id"], sqlite_where=failed, postgresql_where=failed)
     # The waits under way when this runs: open stays (since when is known for tasks and messages; a wait
     # inside a call activity counts on its own element until the instance's next run).
     select_open = """
@@ -66,6 +74,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_failed", table_name="outbox")
+    op.drop_index("ix_registration_created_at", table_name="registration")
+    op.create_index("ix_process_instance_process_key", "process_instance", ["process_key"])
+    op.drop_index("ix_instance_process_ended", table_name="process_instance")
+    op.drop_index("ix_instance_process_created", table_name="process_instance")
+    op.drop_index("ix_instance_process_status", table_name="process_instance")
     op.drop_table("worker_heartbeat")
     op.drop_index("ix_element_stay_task", table_name="element_stay")
     op.drop_index("ix_element_stay_left", table_name="element_stay")
