@@ -3,6 +3,8 @@
 Run ``.venv/bin/python -m bench.run`` (about 3-5 minutes on a 2-core machine), ``--quick`` for a smoke run
 of a few seconds, ``--pg`` to add PostgreSQL figures (timers drained by two worker processes),
 ``--json PATH`` to also write the figures, ``--profile`` to print where the kmop start path spends time.
+With ``--pg``, section 6 builds 100,000 cases for the monitor (``--monitor N`` for another size, e.g. 5000
+for a quick look); ``--only lists`` or ``--only monitor`` runs that section alone, without the summary.
 
 Everything goes through kmop's own code paths (the ``Engine`` facade and ``engine.worker.Worker``). Each
 section uses a fresh database: SQLite files in a temporary directory, and on PostgreSQL databases named
@@ -10,7 +12,9 @@ section uses a fresh database: SQLite files in a temporary directory, and on Pos
 
 This module parses the flags, runs the sections in order and prints the summary. The sections live in
 ``bench.throughput`` (1), ``bench.storage`` (2), ``bench.save_cost`` (3), ``bench.timers`` (4, 4b) and
-``bench.lists`` (5, the list pages on a large database), ``bench.profiling`` (``--profile``); the
+``bench.lists`` (5, the list pages on a large database), ``bench.monitor`` (6, the monitor's queries,
+dashboard and the lists behind its figures, on cases built by ``bench.monitor_build``; PostgreSQL only),
+``bench.profiling`` (``--profile``); the
 summary table in ``bench.summary``; what they share (sizes,
 ``Databases``, output helpers) in ``bench.common``, which imports none of them.
 """
@@ -27,6 +31,7 @@ from typing import Any
 
 from bench.common import DEFAULT, PG_ADMIN_URL, QUICK, Databases, Sizes, pg_available, say
 from bench.lists import pages, print_lists
+from bench.monitor import monitor, print_monitor
 from bench.profiling import print_profile, profile_start
 from bench.save_cost import print_save_cost, save_cost
 from bench.storage import print_storage, storage
@@ -50,6 +55,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     ap.add_argument("--timers", type=int, help="number of timers (default 10,000; --quick 150)")
     ap.add_argument("--lists", type=int, help="cases for the list pages (default 100,000; --quick 200)")
+    ap.add_argument(
+        "--monitor", type=int, help="cases for the monitor, with --pg (default 100,000; --quick 2,000)"
+    )
+    ap.add_argument("--only", choices=("lists", "monitor"), help="run this section alone (no summary)")
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else DEFAULT
     if args.timers:
@@ -67,6 +76,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"load average at start {fig['environment']['loadavg_at_start']}"
     )
     dbs = Databases()
+    if args.only:
+        try:
+            _section(args.only, args, dbs, fig)
+        finally:
+            dbs.cleanup()
+        if args.json:
+            Path(args.json).write_text(json.dumps(fig, indent=2, default=str) + "\n", encoding="utf-8")
+        return fig
     try:
         thr = throughput(dbs, dbs.sqlite("throughput"), sizes)
         raw = {k: v for k, v in thr.items() if k.startswith("raw")}
@@ -94,14 +111,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             fig["timers"]["postgres"] = timers(dbs, dbs.postgres("timers"), sizes, workers=2)
             print_timers("PostgreSQL, two worker processes (SKIP LOCKED)", fig["timers"]["postgres"])
 
-        cases = args.lists or (200 if args.quick else 100_000)
-        rounds = 5 if args.quick else 30
+        _section("lists", args, dbs, fig)
         if args.pg:
-            fig["lists"] = {"postgres": pages(dbs, dbs.postgres("lists"), cases, rounds)}
-            print_lists("PostgreSQL", fig["lists"]["postgres"])
-        else:
-            fig["lists"] = {"sqlite": pages(dbs, dbs.sqlite("lists"), cases, rounds)}
-            print_lists("SQLite", fig["lists"]["sqlite"])
+            _section("monitor", args, dbs, fig)
 
         if args.profile:
             fig["profile"] = profile_start(dbs, sizes)
@@ -130,6 +142,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if failures:
         raise SystemExit("FAILED: " + "; ".join(failures))
     return fig
+
+
+def _section(name: str, args: argparse.Namespace, dbs: Databases, fig: dict[str, Any]) -> None:
+    """Section 5 (the lists) or 6 (the monitor, PostgreSQL only) into ``fig``."""
+    rounds = 5 if args.quick else 30
+    if name == "monitor":
+        if not args.pg:
+            raise SystemExit("--only monitor: the monitor section runs on PostgreSQL: add --pg")
+        cases = args.monitor or (2_000 if args.quick else 100_000)
+        fig["monitor"] = monitor(dbs, dbs.postgres("monitor"), cases, rounds)
+        print_monitor(fig["monitor"])
+        return
+    cases = args.lists or (200 if args.quick else 100_000)
+    if args.pg:
+        fig["lists"] = {"postgres": pages(dbs, dbs.postgres("lists"), cases, rounds)}
+        print_lists("PostgreSQL", fig["lists"]["postgres"])
+    else:
+        fig["lists"] = {"sqlite": pages(dbs, dbs.sqlite("lists"), cases, rounds)}
+        print_lists("SQLite", fig["lists"]["sqlite"])
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ class ProcessInstance(Base):
     __table_args__ = (
         Index("ix_instance_due", "due_at", "id"),
         # the monitor's counts of one process: by status, started per period, ended per period
-        Index("ix_instance_process_status", "process_key", "status"),
+        Index("ix_instance_process_status", "process_key", "status", "id"),
         Index("ix_instance_process_created", "process_key", "created_at"),
         Index("ix_instance_process_ended", "process_key", "ended_at"),
         Index(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, union_all
+from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from engine import monitor
@@ -97,36 +97,71 @@ def _registered(scope: monitor.Scope, since: datetime) -> Any:
     )
 
 
-def decision_time(
-    session: Session, scope: monitor.Scope, edges: Sequence[datetime]
-) -> list[monitor.Spread | None]:
-    """How long an application took to its decision (registered or refused), median and p90 per period
-    (``monitor.bucket``) of the decision."""
+@dataclass(frozen=True)
+class Decisions:
+    """Per period (``monitor.bucket``): how long applications took to their decision (median and p90), and
+    how many were registered and refused."""
+
+    spreads: list[monitor.Spread | None]
+    registered: list[int]
+    refused: list[int]
+
+
+def decisions(session: Session, scope: monitor.Scope, edges: Sequence[datetime]) -> Decisions:
+    """The decisions (registered or refused) of the applications, per period of the decision. On
+    PostgreSQL one aggregate over the period's decisions gives all three figures."""
     refused = _refused(scope, edges[0]).subquery()
     registered = _registered(scope, edges[0]).subquery()
-    decisions = union_all(
-        select(refused.c.created_at.label("started"), refused.c.ended_at.label("decided")),
-        select(registered.c.created_at.label("started"), registered.c.decided_at.label("decided")),
-    ).subquery()
-    grouped = select(
-        monitor.bucket(decisions.c.decided, edges).label("grp"),
-        monitor.seconds_between(session, decisions.c.started, decisions.c.decided).label("value"),
-    ).where(decisions.c.decided < edges[-1])
-    found = monitor.percentiles(session, grouped.subquery())
-    return [found.get(i) for i in range(len(edges) - 1)]
+    made = union_all(
+        select(literal("refused").label("kind"), refused.c.created_at.label("started"),
+               refused.c.ended_at.label("decided")),
+        select(literal("registered").label("kind"), registered.c.created_at.label("started"),
+               registered.c.decided_at.label("decided")),
+    ).subquery()  # fmt: skip
+    grp = monitor.bucket(made.c.decided, edges).label("grp")
+    value = monitor.seconds_between(session, made.c.started, made.c.decided)
+    periods = range(len(edges) - 1)
+    if monitor.dialect(session) == "postgresql":
+        query = (
+            select(
+                grp,
+                func.percentile_disc(0.5).within_group(value),
+                func.percentile_disc(0.9).within_group(value),
+                func.count(),
+                func.count(case((made.c.kind == "registered", literal(1)))),
+            )
+            .where(made.c.decided < edges[-1])
+            .group_by(grp)
+        )
+        found = {int(i): (median, p90, n, granted) for i, median, p90, n, granted in session.execute(query)}
+        return Decisions(
+            [
+                monitor.Spread(float(f[0]), float(f[1]), f[2]) if (f := found.get(i)) else None
+                for i in periods
+            ],
+            [found[i][3] if i in found else 0 for i in periods],
+            [found[i][2] - found[i][3] if i in found else 0 for i in periods],
+        )
+    spreads = monitor.percentiles(session, select(grp, value.label("value")).subquery())
+    return Decisions(
+        [spreads.get(i) for i in periods],
+        monitor.count_by_period(session, select(registered.c.decided_at.label("at")).subquery(), edges),
+        monitor.count_by_period(session, select(refused.c.ended_at.label("at")).subquery(), edges),
+    )
 
 
-def outcomes(session: Session, scope: monitor.Scope, edges: Sequence[datetime]) -> dict[str, list[int]]:
-    """Per period (``monitor.bucket``): applications started, registered and refused, and registrations
-    expired (of any version: a registration outlives the version its case ran on)."""
-    since = edges[0]
+def outcomes(
+    session: Session, scope: monitor.Scope, edges: Sequence[datetime], decided: Decisions | None = None
+) -> dict[str, list[int]]:
+    """Per period (``monitor.bucket``): applications started, registered and refused (from ``decided`` when
+    it has them, for the same periods), and registrations expired (of any version: a registration
+    outlives the version its case ran on)."""
+    decided = decided or decisions(session, scope, edges)
     expired = select(RegistrationChange.at.label("at")).where(RegistrationChange.status == "expired")
-    moments = {
-        "started": select(ProcessInstance.created_at.label("at")).where(*_of(scope)),
-        "registered": select(_registered(scope, since).subquery().c.decided_at.label("at")),
-        "refused": select(_refused(scope, since).subquery().c.ended_at.label("at")),
-        "expired": expired,
-    }
+    started = select(ProcessInstance.created_at.label("at")).where(*_of(scope))
     return {
-        name: monitor.count_by_period(session, query.subquery(), edges) for name, query in moments.items()
+        "started": monitor.count_by_period(session, started.subquery(), edges),
+        "registered": decided.registered,
+        "refused": decided.refused,
+        "expired": monitor.count_by_period(session, expired.subquery(), edges),
     }

@@ -31,6 +31,12 @@ def _data(html: str) -> dict[str, Any]:
     return json.loads(found.group(1))
 
 
+def _chart(html: str) -> dict[str, Any]:
+    found = re.search(r'<script type="application/json" id="monitor-trends-data">(.*?)</script>', html, re.S)
+    assert found, "the trends carry the chart's figures"
+    return json.loads(found.group(1))
+
+
 def _cases_in(client: FlaskClient, link: str) -> set[int]:
     """The case ids the case list shows behind a figure's link."""
     html = client.get(link.replace("&amp;", "&")).get_data(as_text=True)
@@ -148,14 +154,19 @@ def test_an_incident_group_is_retried_from_the_dashboard(
 def test_the_chart_counts_applications_and_registrations_per_month(engine: Engine, lead: FlaskClient) -> None:
     registered(engine, "APP-W-000030")
     to_report(engine, "APP-W-000031", services=["advice"])
-    html = lead.get("/monitor/?unit=month").get_data(as_text=True)
-    chart = _data(html)["chart"]
+    html = lead.get("/monitor/trends?unit=month&partial=1").get_data(as_text=True)
+    chart = _chart(html)
     totals = {d["key"]: sum(d["data"]) for d in chart["datasets"]}
     assert totals == {"started": 2, "registered": 1, "refused": 0, "expired": 0}
     assert len(chart["labels"]) == 12 and len(chart["links"]) == 12
     assert len(_cases_in(lead, chart["links"][-1])) == 2  # this month's applications
-    weekly = _data(lead.get("/monitor/?unit=week").get_data(as_text=True))["chart"]
+    weekly = _chart(lead.get("/monitor/trends?unit=week&partial=1").get_data(as_text=True))
     assert len(weekly["labels"]) == 26 and sum(weekly["datasets"][0]["data"]) == 2
+    assert weekly["datasets"][1]["key"] == "registered" and sum(weekly["datasets"][1]["data"]) == 1
+    page = lead.get("/monitor/trends").get_data(as_text=True)  # without JavaScript: a page of its own
+    assert "<html" in page and "Tijd van aanvraag tot beslissing" in page and 'id="monitor-chart"' in page
+    assert 'id="monitor-trends"' in lead.get("/monitor/").get_data(as_text=True)
+    assert lead.get("/monitor/trends?process=").status_code == 200
 
 
 def test_the_refresh_fragment_english_and_bad_input(app: Flask, engine: Engine, lead: FlaskClient) -> None:

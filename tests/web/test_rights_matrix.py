@@ -216,6 +216,7 @@ JSON_BODY = frozenset(
 MONITOR_ROUTES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("monitor.index", "GET", "/monitor/", {}),
     ("monitor.diagram", "GET", "/monitor/diagram/registration.bpmn", {}),
+    ("monitor.trends", "GET", "/monitor/trends", {}),
     ("monitor.retry", "POST", "/monitor/incidents/1/retry", {}),
     (
         "monitor.retry_group",

@@ -87,16 +87,34 @@ class Dashboard:
     statuses: list[Count]
     elements: list[ElementFigure]
     turnaround: list[Count]
-    decision_times: list[tuple[datetime, Spread | None]]  # (the month's first moment, its spread)
     deadlines: list[Deadline]
     incidents: list[IncidentGroup]
     failed_mails: tuple[int, list[Any]]
-    chart: dict[str, Any] = field(default_factory=dict)
 
     @property
     def shows_registration(self) -> bool:
-        """The registration procedure's own panels (turnaround, deadlines, outcomes) belong to this scope."""
-        return self.scope.process_key in (None, monitoring.PROCESS)
+        """The registration procedure's own panels (turnaround, deadlines, trends) belong to this scope."""
+        return shows_registration(self.scope)
+
+
+@dataclass
+class Trends:
+    """The slower-moving panels, loaded after the page (and refreshed less often): the time to a decision
+    per month and the chart of outcomes per week or month."""
+
+    scope: Scope
+    unit: str
+    decision_times: list[tuple[datetime, Spread | None]]  # (the month's first moment, its spread)
+    chart: dict[str, Any] = field(default_factory=dict)
+
+
+def shows_registration(scope: Scope) -> bool:
+    return scope.process_key in (None, monitoring.PROCESS)
+
+
+def _registration(scope: Scope) -> Scope:
+    """The registration procedure within the scope: its version when one is chosen."""
+    return Scope(monitoring.PROCESS, scope.version if scope.process_key else None)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -123,7 +141,6 @@ def gather(db: Session, engine: Any, scope: Scope, now: datetime, period: int, u
         statuses=_statuses(db, engine, scope),
         elements=_elements(db, engine, scope, now, period, names) if scope.process_key else [],
         turnaround=[],
-        decision_times=[],
         deadlines=[],
         incidents=_incidents(db, engine, scope, names),
         failed_mails=notify.failed(db, limit=20),
@@ -201,7 +218,7 @@ def _incidents(db: Session, engine: Any, scope: Scope, names: Mapping[str, str])
 
 def _registration_panels(db: Session, engine: Any, board: Dashboard) -> None:
     now = board.now
-    registration = Scope(monitoring.PROCESS, board.scope.version if board.scope.process_key else None)
+    registration = _registration(board.scope)
     (wait,) = monitoring.AUDIT_REPORT_WAIT
     counts = engine.age_bands(db, registration, monitoring.AUDIT_REPORT_WAIT, monitoring.TURNAROUND, now)
     board.turnaround = [
@@ -212,9 +229,6 @@ def _registration_panels(db: Session, engine: Any, board: Dashboard) -> None:
         )
         for label, n, band in zip(BAND_NAMES, counts, bands(now, monitoring.TURNAROUND), strict=True)
     ]
-    months = edges("month", 12, now)
-    times = monitoring.decision_time(db, registration, months)
-    board.decision_times = [(start, spread) for start, spread in zip(months, times, strict=False)]
     board.deadlines = [
         Deadline(
             translate(DEADLINE_NAMES[deadline.code]),
@@ -234,7 +248,16 @@ def _registration_panels(db: Session, engine: Any, board: Dashboard) -> None:
         )
         for deadline, numbers in monitoring.deadlines_due(db, registration, now).items()
     ]
-    board.chart = _chart(db, board, registration)
+
+
+def trends(db: Session, scope: Scope, now: datetime, unit: str) -> Trends:
+    """The time to a decision per month and the chart, for the registration procedure in the scope."""
+    registration = _registration(scope)
+    months = edges("month", 12, now)
+    decided = monitoring.decisions(db, registration, months)
+    shown = Trends(scope, unit, list(zip(months, decided.spreads, strict=False)))
+    shown.chart = _chart(db, unit, now, registration, decided if unit == "month" else None)
+    return shown
 
 
 def edges(unit: str, count: int, now: datetime) -> list[datetime]:
@@ -255,13 +278,16 @@ def edges(unit: str, count: int, now: datetime) -> list[datetime]:
     return [datetime(d.year, d.month, d.day, tzinfo=BRUSSELS).astimezone(UTC) for d in days]
 
 
-def _chart(db: Session, board: Dashboard, registration: Scope) -> dict[str, Any]:
-    """Outcomes per week or month as Chart.js data, with the list behind each bar of applications."""
-    moments = edges(board.unit, UNITS[board.unit], board.now)
-    counted = monitoring.outcomes(db, registration, moments)
+def _chart(
+    db: Session, unit: str, now: datetime, registration: Scope, decided: monitoring.Decisions | None
+) -> dict[str, Any]:
+    """Outcomes per week or month as Chart.js data, with the list behind each bar of applications
+    (``decided``: the decisions of the same 12 months, counted already)."""
+    moments = edges(unit, UNITS[unit], now)
+    counted = monitoring.outcomes(db, registration, moments, decided)
     periods = list(zip(moments, moments[1:], strict=False))
     return {
-        "labels": [_period_label(start, board.unit) for start, _end in periods],
+        "labels": [_period_label(start, unit) for start, _end in periods],
         "datasets": [
             {"key": name, "label": translate(OUTCOME_NAMES[name]), "data": counted[name]}
             for name in monitoring.OUTCOMES
@@ -315,5 +341,4 @@ def client_data(board: Dashboard) -> dict[str, Any]:
             "median": translate(N_("mediaan")),
             "p90": translate(N_("p90")),
         },
-        "chart": board.chart,
     }

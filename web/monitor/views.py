@@ -77,6 +77,25 @@ def index() -> Any:
     return response
 
 
+@bp.get("/trends")
+@roles_required(*STAFF)
+def trends() -> Any:
+    """The slower panels (time to decision, the chart): loaded by the page after its own figures, or as a
+    page of their own without JavaScript."""
+    with engine().transaction() as db:
+        keys = sorted({key for key, _ in engine().process_versions(db)})
+        scope = _scope(request.args, keys)
+        unit = _choice(request.args, "unit", dashboard.UNITS, "month")
+        if not dashboard.shows_registration(scope):
+            abort(404)
+        shown = dashboard.trends(db, scope, clock.now(), unit)
+    partial = request.args.get("partial") == "1"
+    page = render_template("monitor/_trends.html" if partial else "monitor/trends.html", trends=shown)
+    response = Response(page)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 @bp.get("/diagram/<key>.bpmn")
 @roles_required(*STAFF)
 def diagram(key: str) -> Any:

@@ -49,7 +49,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name"),
     )
     # The monitor's counts of one process, and of the registrations and e-mails that failed.
-    op.create_index("ix_instance_process_status", "process_instance", ["process_key", "status"])
+    op.create_index("ix_instance_process_status", "process_instance", ["process_key", "status", "id"])
     op.create_index("ix_instance_process_created", "process_instance", ["process_key", "created_at"])
     op.create_index("ix_instance_process_ended", "process_instance", ["process_key", "ended_at"])
     op.drop_index("ix_process_instance_process_key", table_name="process_instance")  # covered by those

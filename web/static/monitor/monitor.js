@@ -3,14 +3,17 @@
  * Everything comes from the page (no inline script): #monitor-data holds the figures as JSON (per element:
  * waiting now, median and p90 stay in seconds and in words, the link to the cases), #monitor-diagram the
  * URL of the BPMN XML, #monitor-figures the URL of the figures alone (refetched every 30 seconds, or at
- * once with window.kmopMonitor.refresh()). When drawn, #monitor-diagram gets data-state="ready" and
- * data-painted (how many elements got a badge), the chart's canvas data-drawn="true", and each refresh
- * counts up #monitor-figures' data-refreshed: the browser tests wait for these.
+ * once with window.kmopMonitor.refresh()), #monitor-trends the URL of the slower panels (the time to a
+ * decision and the chart, with their JSON in #monitor-trends-data), loaded after the page and every 5
+ * minutes. When drawn, #monitor-diagram gets data-state="ready" and data-painted (how many elements got a
+ * badge), the chart's canvas data-drawn="true", and each refresh counts up #monitor-figures'
+ * data-refreshed and #monitor-trends' data-loaded: the browser tests wait for these.
  */
 (function () {
   "use strict";
 
   var REFRESH_MS = 30000;
+  var TRENDS_EVERY = 10; // the trends every 10th refresh: every 5 minutes
   var figures = document.getElementById("monitor-figures");
   var box = document.getElementById("monitor-diagram");
   var viewer = null;
@@ -86,9 +89,18 @@
     }
   }
 
+  function chartData() {
+    var element = document.getElementById("monitor-trends-data");
+    try {
+      return element ? JSON.parse(element.textContent) : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
   function drawChart() {
     var canvas = document.getElementById("monitor-chart");
-    var figuresNow = data().chart;
+    var figuresNow = chartData();
     if (!canvas || !figuresNow || !figuresNow.labels || figuresNow.empty || typeof window.Chart !== "function") {
       return;
     }
@@ -121,25 +133,46 @@
     canvas.setAttribute("data-drawn", "true");
   }
 
-  function refresh() {
+  // Fetch a fragment of the page; a redirect means the session ended: show the log-in page as a page.
+  function fragment(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } }).then(function (response) {
+      if (response.redirected) {
+        window.location.reload();
+        throw new Error("logged out");
+      }
+      if (!response.ok) {
+        throw new Error("HTTP " + response.status);
+      }
+      return response.text();
+    });
+  }
+
+  // The slower panels (time to decision, the chart): after the page's own figures, then every 5 minutes.
+  function loadTrends() {
+    var box = document.getElementById("monitor-trends");
+    if (!box) {
+      return Promise.resolve();
+    }
+    return fragment(box.getAttribute("data-url"))
+      .then(function (html) {
+        var open = Array.prototype.map.call(box.querySelectorAll("details"), function (d) { return d.open; });
+        box.innerHTML = html;
+        Array.prototype.forEach.call(box.querySelectorAll("details"), function (d, i) { d.open = Boolean(open[i]); });
+        box.setAttribute("data-loaded", String(Number(box.getAttribute("data-loaded")) + 1));
+        drawChart();
+      })
+      .catch(function (error) {
+        if (window.console) {
+          window.console.warn("kmop: monitor trends", error);
+        }
+      });
+  }
+
+  function refreshFigures() {
     if (!figures) {
       return Promise.resolve();
     }
-    return fetch(figures.getAttribute("data-refresh-url"), {
-      credentials: "same-origin",
-      headers: { Accept: "text/html" }
-    })
-      .then(function (response) {
-        if (response.redirected) {
-          // the session ended: the server sent the login page; show it as a page, not inside this one
-          window.location.reload();
-          throw new Error("logged out");
-        }
-        if (!response.ok) {
-          throw new Error("HTTP " + response.status);
-        }
-        return response.text();
-      })
+    return fragment(figures.getAttribute("data-refresh-url"))
       .then(function (html) {
         // keep what the reader opened and where they were
         var open = Array.prototype.map.call(figures.querySelectorAll("details"), function (d) { return d.open; });
@@ -152,7 +185,6 @@
         window.scrollTo(x, y);
         figures.setAttribute("data-refreshed", String(Number(figures.getAttribute("data-refreshed")) + 1));
         paint();
-        drawChart();
       })
       .catch(function (error) {
         // the figures shown stay; the next round tries again
@@ -220,11 +252,20 @@
     });
   });
 
+  function refresh() {
+    return Promise.all([refreshFigures(), loadTrends()]);
+  }
+
   showDiagram();
-  drawChart();
+  loadTrends();
+  var rounds = 0;
   window.setInterval(function () {
     if (!document.hidden) {
-      refresh();
+      rounds += 1;
+      refreshFigures();
+      if (rounds % TRENDS_EVERY === 0) {
+        loadTrends();
+      }
     }
   }, REFRESH_MS);
   document.addEventListener("visibilitychange", function () {
