@@ -358,7 +358,7 @@ def _instance_conditions(query: InstanceQuery) -> list[ColumnElement[bool]]:
     if query.version is not None:
         versions = select(ProcessVersion.id).where(ProcessVersion.version == query.version)
         conditions.append(ProcessInstance.process_version_id.in_(versions))
-    if query.waiting_at:
+    if query.waiting_at and query.waiting_since is None:  # with a since, the stays below say it all
         conditions.append(ProcessInstance.id.in_(queries.waiting_at_element(*query.waiting_at)))
     if query.not_waiting_at:
         conditions.append(ProcessInstance.id.not_in(queries.waiting_at_element(*query.not_waiting_at)))
