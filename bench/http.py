@@ -221,7 +221,7 @@ def http_overhead(dbs: Databases, url: str, quick: bool = False) -> dict[str, An
                 "http": client.flow,
             }
             calls: dict[str, Record] = {label: {c: [] for c in CALLS} for label in runs}
-            for label, flow in runs.items():
+            for flow in runs.values():
                 for i in range(warmup):
                     flow({c: [] for c in CALLS}, i)
             before = client.server_seconds()

@@ -4,7 +4,8 @@ Run ``.venv/bin/python -m bench.run`` (about 3-5 minutes on a 2-core machine), `
 of a few seconds, ``--pg`` to add PostgreSQL figures (timers drained by two worker processes),
 ``--json PATH`` to also write the figures, ``--profile`` to print where the kmop start path spends time.
 With ``--pg``, section 6 builds 100,000 cases for the monitor (``--monitor N`` for another size, e.g. 5000
-for a quick look); ``--only lists`` or ``--only monitor`` runs that section alone, without the summary.
+for a quick look); ``--only lists``, ``--only monitor`` or ``--only http`` runs that section alone, without
+the summary.
 
 Everything goes through kmop's own code paths (the ``Engine`` facade and ``engine.worker.Worker``). Each
 section uses a fresh database: SQLite files in a temporary directory, and on PostgreSQL databases named
@@ -14,6 +15,7 @@ This module parses the flags, runs the sections in order and prints the summary.
 ``bench.throughput`` (1), ``bench.storage`` (2), ``bench.save_cost`` (3), ``bench.timers`` (4, 4b) and
 ``bench.lists`` (5, the list pages on a large database), ``bench.monitor`` (6, the monitor's queries,
 dashboard and the lists behind its figures, on cases built by ``bench.monitor_build``; PostgreSQL only),
+``bench.http`` (7, one flow in-process and through HTTP against a ``kmop serve`` subprocess),
 ``bench.profiling`` (``--profile``); the
 summary table in ``bench.summary``; what they share (sizes,
 ``Databases``, output helpers) in ``bench.common``, which imports none of them.
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import DEFAULT, PG_ADMIN_URL, QUICK, Databases, Sizes, pg_available, say
+from bench.http import http_overhead, print_http
 from bench.lists import pages, print_lists
 from bench.monitor import monitor, print_monitor
 from bench.profiling import print_profile, profile_start
@@ -58,7 +61,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument(
         "--monitor", type=int, help="cases for the monitor, with --pg (default 100,000; --quick 2,000)"
     )
-    ap.add_argument("--only", choices=("lists", "monitor"), help="run this section alone (no summary)")
+    ap.add_argument(
+        "--only", choices=("lists", "monitor", "http"), help="run this section alone (no summary)"
+    )
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else DEFAULT
     if args.timers:
@@ -96,6 +101,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             fig["throughput"]["postgres"] = {k: v for k, v in pg_thr.items() if k.startswith("kmop")}
             fig["throughput"]["raw_during_postgres"] = pg_raw
             print_throughput("PostgreSQL (localhost)", fig["throughput"]["postgres"], pg_raw, sizes)
+
+        _section("http", args, dbs, fig)
 
         fig["storage"] = storage(dbs, sizes)
         print_storage(fig["storage"])
@@ -145,7 +152,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _section(name: str, args: argparse.Namespace, dbs: Databases, fig: dict[str, Any]) -> None:
-    """Section 5 (the lists) or 6 (the monitor, PostgreSQL only) into ``fig``."""
+    """Section 5 (the lists), 6 (the monitor, PostgreSQL only) or 7 (HTTP) into ``fig``."""
+    if name == "http":
+        fig["http"] = {"sqlite": http_overhead(dbs, dbs.sqlite("http"), args.quick)}
+        print_http("SQLite (file, WAL)", fig["http"]["sqlite"])
+        if args.pg:
+            fig["http"]["postgres"] = http_overhead(dbs, dbs.postgres("http"), args.quick)
+            print_http("PostgreSQL (localhost)", fig["http"]["postgres"])
+        return
     rounds = 5 if args.quick else 30
     if name == "monitor":
         if not args.pg:

@@ -80,6 +80,21 @@ def summary_table(fig: dict[str, Any], sizes: Sizes) -> list[str]:
         f"| {n:,} timers due at once ({workers}): lateness, drain rate | {timer_cell(sq)} |"
         f" {timer_cell(pgt)} |"
     )
+    web = fig.get("http", {})
+    if web:
+
+        def flow(d: dict[str, Any] | None) -> str:
+            if not d:
+                return "-"
+            return (
+                f"{d['http']['ms_per_flow']:.1f} / {d['in_process']['ms_per_flow']:.1f} ms, "
+                f"ratio {d['ratio']:.2f}"
+            )
+
+        lines.append(
+            "| one flow (start, 8 scripts, user task): through HTTP / in-process, ratio |"
+            f" {flow(web.get('sqlite'))} | {flow(web.get('postgres'))} |"
+        )
     for backend, f in fig.get("lists", {}).items():
         worst = max(v for k, v in f.items() if k.endswith("_ms") and not k.startswith("baseline"))
         cell = f"{worst:.1f} ms / {f['baseline_primary_key_ms']:.2f} ms"
