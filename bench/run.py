@@ -12,7 +12,8 @@ section uses a fresh database: SQLite files in a temporary directory, and on Pos
 ``kmop_bench_*``; all are removed at the end, also after a failure.
 
 This module parses the flags, runs the sections in order and prints the summary. The sections live in
-``bench.throughput`` (1), ``bench.storage`` (2), ``bench.save_cost`` (3), ``bench.timers`` (4, 4b) and
+``bench.throughput`` (1), ``bench.storage`` (2), ``bench.mi_storage`` (2b, a data-heavy
+multi-instance at 100/200/300 items), ``bench.save_cost`` (3), ``bench.timers`` (4, 4b) and
 ``bench.lists`` (5, the list pages on a large database), ``bench.monitor`` (6, the monitor's queries,
 dashboard and the lists behind its figures, on cases built by ``bench.monitor_build``; PostgreSQL only),
 ``bench.http`` (7, one flow in-process and through HTTP against a ``kmop serve`` subprocess),
@@ -34,6 +35,7 @@ from typing import Any
 from bench.common import DEFAULT, PG_ADMIN_URL, QUICK, Databases, Sizes, pg_available, say
 from bench.http import http_overhead, print_http
 from bench.lists import pages, print_lists
+from bench.mi_storage import mi_storage, print_mi_storage
 from bench.monitor import monitor, print_monitor
 from bench.profiling import print_profile, profile_start
 from bench.save_cost import print_save_cost, save_cost
@@ -106,6 +108,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         fig["storage"] = storage(dbs, sizes)
         print_storage(fig["storage"])
+        fig["mi_storage"] = {"sqlite": mi_storage(dbs, dbs.sqlite("mi_storage"), sizes)}
+        print_mi_storage("SQLite", fig["mi_storage"]["sqlite"])
+        if args.pg:
+            fig["mi_storage"]["postgres"] = mi_storage(dbs, dbs.postgres("mi_storage"), sizes)
+            print_mi_storage("PostgreSQL", fig["mi_storage"]["postgres"])
 
         fig["save_cost"] = save_cost(dbs, sizes)
         print_save_cost(fig["save_cost"])

@@ -56,6 +56,19 @@ def summary_table(fig: dict[str, Any], sizes: Sizes) -> list[str]:
             f"{f['task_bytes']:.0f} / {f['total_bytes']:.0f} / "
             f"{f['sqlite_file_growth_bytes']:.0f} B | |"
         )
+    mi = fig.get("mi_storage", {})
+    if mi:
+
+        def mi_cell(d: dict[str, Any] | None) -> str:
+            if not d:
+                return "-"
+            return " / ".join(f"{r['bytes']['total'] / 1e6:.1f} MB, {r['seconds']:.2f} s" for r in d["runs"])
+
+        counts = "/".join(str(r["items"]) for r in (mi.get("sqlite") or mi["postgres"])["runs"])
+        lines.append(
+            f"| data-heavy multi-instance at {counts} items: stored bytes, run time"
+            f" (SpiffArena: 61 MB at 300) | {mi_cell(mi.get('sqlite'))} | {mi_cell(mi.get('postgres'))} |"
+        )
     for f in fig["save_cost"].values():
         lines.append(
             f"| complete 1 user task after {f['script_tasks']} script tasks: "
