@@ -66,9 +66,23 @@ def next_due(session: Session) -> datetime | None:
     return value
 
 
+def claim(session: Session, instance_id: int, now: datetime, wait: bool = False) -> bool:
+    """Lock the instance if it still has a wake-up due at ``now``; False when another worker holds it
+    (unless ``wait``: then wait for it) or woke it already. One statement, and nothing loaded: a worker
+    that comes second to an instance passes it over for the price of an index lookup."""
+    runner.begin_write(session)
+    still_due = (
+        select(WakeUp.id).where(WakeUp.instance_id == ProcessInstance.id, WakeUp.due_at <= now).exists()
+    )
+    stmt = select(ProcessInstance.id).where(ProcessInstance.id == instance_id, still_due)
+    return session.scalar(stmt.with_for_update(skip_locked=not wait)) is not None
+
+
 def wake(rt: runner.Runtime, session: Session, instance_id: int, wait: bool = False) -> bool:
-    """Wake one instance; False when another worker holds it (it will be woken there), unless ``wait``
-    (then wait for it to be free)."""
+    """Wake one instance; False when another worker holds it (it will be woken there) or has woken it,
+    unless ``wait`` (then wait for it to be free)."""
+    if not claim(session, instance_id, clock.now(), wait):
+        return False
     inst = runner.execute(
         rt, session, instance_id, _wake_action, actor=WORKER_NAME, skip_locked=not wait, catch_up=False
     )

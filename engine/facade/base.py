@@ -11,7 +11,7 @@ from sqlalchemy import Engine as DbEngine
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from .. import clock, messages, queries, runner
+from .. import clock, messages, queries, runner, wakeups
 from ..config import Settings
 from ..db import make_db, session_factory, upgrade
 from ..errors import NotFound
@@ -41,6 +41,7 @@ class EngineBase:
             self.settings, registry or ServiceRegistry(), send_message=messages.send
         )
         self.runtime.workflows.attach(self._sessions)
+        self.wakeups = wakeups.Announcer(self._sessions)  # tells timer workers of near wake-ups written
         self.clock: clock.Clock = (
             clock.SimulatedClock(self.db) if self.settings.clock == "simulated" else clock.SystemClock()
         )
