@@ -3,6 +3,9 @@ its status and its search fields, in the caller's transaction, guarded by the in
 
 from __future__ import annotations
 
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
@@ -25,8 +28,7 @@ def record_completed(run: Run) -> None:
         spec = task.task_spec
         if getattr(spec, "bpmn_id", None) is None or spec.manual:
             continue  # internal control tasks say nothing to people; user tasks are recorded by complete
-        parent = task.parent
-        changed = {k: v for k, v in task.data.items() if parent is None or parent.data.get(k, _MISSING) != v}
+        changed = _changed(run, task)
         if not changed and type(spec).__name__ in _SILENT_WHEN_UNCHANGED:
             continue  # a gateway or plain start/end that changed nothing: the path shows it, history need not
         run.record(
@@ -35,6 +37,27 @@ def record_completed(run: Run) -> None:
             name=projections.element_name(task),
             changed=state.to_plain(changed),
         )
+
+
+def _changed(run: Run, task: Any) -> dict[str, Any]:
+    """What the task changed in its data: compared with what it began with, where that is known.
+
+    A task that ran a subprocess (an embedded subprocess, a call activity, each item of a multi-instance
+    one) began with the data its subprocess started from; another task with its parent's. A child of a
+    multi-instance task says nothing of the loop's collections: the multi-instance task itself records
+    them once (each child recording them would store the whole list once per item).
+    """
+    sub = run.wf.subprocesses.get(task.id)
+    parent = task.parent
+    before = sub.task_tree.data if sub is not None else parent.data if parent is not None else None
+    if before is None:
+        return dict(task.data)
+    skip: tuple[str, ...] = ()
+    if parent is not None and isinstance(parent.task_spec, MultiInstanceTask):
+        skip = tuple(
+            ref.bpmn_id for ref in (parent.task_spec.data_input, parent.task_spec.data_output) if ref
+        )
+    return {k: v for k, v in task.data.items() if k not in skip and before.get(k, _MISSING) != v}
 
 
 _MISSING = object()

@@ -4,6 +4,13 @@ The spec is never stored with an instance: it is parsed once per process version
 workflow is kept as a skeleton (workflow data, subprocess structure, pending events) plus a row per task
 in creation order. On save, only tasks that are new, changed state, or are still unfinished are
 serialized again, and only rows whose text differs are written.
+
+Large data values are stored once per instance, by content (``engine.values``): a task's data, its delta
+against its parent and a workflow's data refer to them by hash. They are rows of ``instance_task_state``
+too, with the scope ``VALUE_SCOPE`` and their hash as task id; a completed instance keeps them in its one
+document (``values``). Values no task refers to any more are dropped at the save that leaves them.
+
+Formats: 1 had every value inline; 2 (this) refers to large values. Both load.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from sqlalchemy.orm import Session
 from .blueprint import Blueprint, Changes
 from .clock import _ClockDatetime
 from .models import InstanceTaskState
+from .values import Values, refs_in
 
 _TASK_TABLE: Table = InstanceTaskState.__table__  # type: ignore[assignment]
 _UPDATE_TASK = (
@@ -33,7 +41,9 @@ _UPDATE_TASK = (
     .where(_TASK_TABLE.c.instance_id == bindparam("b_instance"), _TASK_TABLE.c.task_id == bindparam("b_task"))
     .values(body=bindparam("body"))
 )
-FORMAT = 1  # bump, and add a migration of stored state, when the layout below changes
+FORMAT = 2  # bump, and add a migration of stored state (or keep reading the old), when the layout changes
+_READS = (1, 2)  # the formats ``load`` reads: 1 has no value references, which changes nothing for it
+VALUE_SCOPE = "#value"  # the scope of a row that holds a value (``engine.values``), not a task
 
 
 def _make_serializer() -> BpmnWorkflowSerializer:
@@ -66,6 +76,8 @@ class LoadedState:
     marks: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # task id -> _mark(task)
     next_seq: int = 0
     skeleton: str = ""
+    values: Values = field(default_factory=lambda: Values(_dumps))
+    refs: dict[str, set[str]] = field(default_factory=dict)  # task id -> the values its row refers to
 
 
 def _workflow_skeleton(wf: Any) -> dict[str, Any]:
@@ -97,6 +109,36 @@ def skeleton_of(wf: BpmnWorkflow, spec_changes: Changes | None = None) -> dict[s
     return dct
 
 
+def _pack_skeleton(dct: dict[str, Any], values: Values, refs: set[str]) -> None:
+    dct["data"] = values.pack(dct["data"], refs)
+    for sp in dct["subprocesses"].values():
+        sp["data"] = values.pack(sp["data"], refs)
+
+
+def _task_dict(task: Any, values: Values, refs: set[str]) -> dict[str, Any]:
+    """The task as the serializer converts it, its data and delta with large values referenced."""
+    dct: dict[str, Any] = _REGISTRY.convert(task)
+    if dct.get("data"):
+        dct["data"] = values.pack(dct["data"], refs)
+    delta = dct.get("delta")
+    if delta and delta.get("updates"):
+        dct["delta"] = {**delta, "updates": values.pack(delta["updates"], refs)}
+    return dct
+
+
+def _task_refs(dct: dict[str, Any]) -> set[str]:
+    return refs_in(dct.get("data")) | refs_in((dct.get("delta") or {}).get("updates"))
+
+
+def _unpack_task(dct: dict[str, Any], values: Values) -> dict[str, Any]:
+    if dct.get("data"):
+        dct["data"] = values.unpack(dct["data"])
+    delta = dct.get("delta")
+    if delta and delta.get("updates"):
+        delta["updates"] = values.unpack(delta["updates"])
+    return dct
+
+
 def _all_tasks(wf: BpmnWorkflow) -> list[tuple[str, Any]]:
     tasks = [("", t) for t in wf.tasks.values()]
     for key, sp in wf.subprocesses.items():
@@ -124,9 +166,13 @@ def save(
     """
     if wf.completed:
         return _save_completed(session, instance_id, wf, loaded, spec_changes)
+    values = loaded.values
+    skeleton_refs: set[str] = set()
     _REGISTRY._encoder_mode = True
     try:
-        skeleton = _dumps(skeleton_of(wf, spec_changes))
+        skeleton_dct = skeleton_of(wf, spec_changes)
+        _pack_skeleton(skeleton_dct, values, skeleton_refs)
+        skeleton = _dumps(skeleton_dct)
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         seen: set[str] = set()
@@ -137,7 +183,9 @@ def save(
             old = loaded.bodies.get(tid)
             if old is not None and loaded.marks.get(tid) == mark and task.state & TaskState.FINISHED_MASK:
                 continue  # a finished task that did not move: its stored text is still right
-            body = _dumps(_REGISTRY.convert(task))
+            refs: set[str] = set()
+            body = _dumps(_task_dict(task, values, refs))
+            loaded.refs[tid] = refs
             if old is None:
                 inserts.append(
                     {
@@ -155,7 +203,11 @@ def save(
             loaded.marks[tid] = mark
     finally:
         _REGISTRY._encoder_mode = False
+        values.forget_texts()
     gone = [tid for tid in loaded.bodies if tid not in seen]
+    for tid in gone:
+        loaded.refs.pop(tid, None)
+    inserts.extend(_value_rows(session, instance_id, values, skeleton_refs.union(*loaded.refs.values())))
     if inserts:  # Core, not the ORM's bulk path: this runs on every save and the ORM adds nothing here
         session.connection().execute(_TASK_TABLE.insert(), inserts)
     if updates:
@@ -176,21 +228,31 @@ def save(
 def _save_completed(
     session: Session, instance_id: int, wf: BpmnWorkflow, loaded: LoadedState, spec_changes: Changes | None
 ) -> tuple[str, int]:
+    values = loaded.values
+    refs: set[str] = set()
     _REGISTRY._encoder_mode = True
     try:
         document = skeleton_of(wf, spec_changes)
+        _pack_skeleton(document, values, refs)
         embedded: dict[str, dict[str, Any]] = {}
         for scope, task in _all_tasks(wf):
-            embedded.setdefault(scope, {})[str(task.id)] = _REGISTRY.convert(task)
+            embedded.setdefault(scope, {})[str(task.id)] = _task_dict(task, values, refs)
         document["embedded"] = embedded
         text = _dumps(document)
     finally:
         _REGISTRY._encoder_mode = False
-    if loaded.bodies:
+        values.forget_texts()
+    live = values.live(refs)
+    if live:  # spliced in as text: the nodes are JSON already
+        nodes = ",".join(f'"{key}":{values.bodies[key]}' for key in sorted(live))
+        text = text[:-1] + ',"values":{' + nodes + "}}"
+    if loaded.bodies or values.stored:
         session.execute(delete(InstanceTaskState).where(InstanceTaskState.instance_id == instance_id))
-    dropped = len(loaded.bodies)
+    dropped = len(loaded.bodies) + len(values.stored)
     loaded.bodies.clear()
     loaded.marks.clear()
+    loaded.refs.clear()
+    values.stored.clear()
     loaded.skeleton = text
     return text, dropped
 
@@ -207,18 +269,31 @@ def load(
         .order_by(InstanceTaskState.seq)
     ).all()
     loaded = LoadedState(skeleton=skeleton_text)
+    values = loaded.values
+    for tid, scope, _seq, body in rows:
+        if scope == VALUE_SCOPE:
+            values.add_stored(tid, body)
     by_scope: dict[str, dict[str, Any]] = {}
     for tid, scope, seq, body in rows:
+        if scope == VALUE_SCOPE:
+            continue
         dct = json.loads(body)
-        by_scope.setdefault(scope, {})[tid] = dct
+        loaded.refs[tid] = _task_refs(dct)
+        by_scope.setdefault(scope, {})[tid] = _unpack_task(dct, values)
         loaded.bodies[tid] = body
         loaded.marks[tid] = (dct["last_state_change"], dct["state"], tuple(dct["children"]))
         loaded.next_seq = max(loaded.next_seq, seq + 1)
     skeleton = json.loads(skeleton_text)
+    if skeleton.get("format") not in _READS:
+        raise RuntimeError(f"stored state has format {skeleton.get('format')}, this kmop reads {_READS}")
+    for key, node in skeleton.pop("values", {}).items():  # a completed instance: its values inline
+        values.add_node(key, _dumps(node))
     for scope, tasks in skeleton.pop("embedded", {}).items():  # a completed instance: one document
-        by_scope[scope] = tasks
-    if skeleton.get("format") != FORMAT:
-        raise RuntimeError(f"stored state has format {skeleton.get('format')}, this kmop reads {FORMAT}")
+        by_scope[scope] = {tid: _unpack_task(dct, values) for tid, dct in tasks.items()}
+    skeleton["data"] = values.unpack(skeleton["data"])
+    for sp in skeleton["subprocesses"].values():
+        sp["data"] = values.unpack(sp["data"])
+    values.forget_resolved()
     spec, subprocess_specs = blueprint.instantiate(skeleton.get("spec_changes"))
     full = {
         **{k: v for k, v in skeleton.items() if k not in _NOT_WORKFLOW},
@@ -234,6 +309,34 @@ def load(
 
 
 _NOT_WORKFLOW = ("format", "subprocesses", "bpmn_events", "spec_changes")
+
+
+def _value_rows(session: Session, instance_id: int, values: Values, refs: set[str]) -> list[dict[str, Any]]:
+    """The rows of values new in use (to insert); delete the rows, and forget the values, no longer used."""
+    live = values.live(refs)
+    dead = [key for key in values.bodies if key not in live]
+    gone = [key for key in dead if key in values.stored]
+    for key in dead:
+        values.forget(key)
+    if gone:
+        session.execute(
+            delete(InstanceTaskState).where(
+                InstanceTaskState.instance_id == instance_id, InstanceTaskState.task_id.in_(gone)
+            )
+        )
+    rows = [
+        {
+            "instance_id": instance_id,
+            "task_id": key,
+            "scope": VALUE_SCOPE,
+            "seq": -1,
+            "body": values.bodies[key],
+        }
+        for key in live
+        if key not in values.stored
+    ]
+    values.stored.update(key for key in live)
+    return rows
 
 
 def _restore(dct: dict[str, Any], spec: Any, subprocess_specs: Mapping[str, Any]) -> BpmnWorkflow:
