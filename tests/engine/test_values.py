@@ -124,3 +124,28 @@ def test_a_waiting_instance_keeps_each_large_value_once(engine: Engine, deploy: 
     assert sum(v.count('"number"') for v in values) < 30 + 10  # + the few items enriched so far
     assert sum(body.count('"number"') for body in tasks) <= 3 * 4, [b.count('"number"') for b in tasks]
     assert len(items_list) < 12_000
+
+
+def test_state_saved_in_format_2_still_loads(engine: Engine, deploy: Any) -> None:
+    """A waiting instance saved in format 2 (values by reference) is kept as a file; later kmops load it."""
+    deploy("mi_data_review.bpmn")
+    saved = json.loads((Path(__file__).parent / "data" / "state_format_2.json").read_text())
+    with engine.transaction() as session:
+        inst = engine.start(session, "mi_data_review", {"count": 4}, business_key="OLD-2")
+        row = session.get(ProcessInstance, inst.id)
+        assert row is not None
+        session.execute(InstanceTaskState.__table__.delete().where(InstanceTaskState.instance_id == inst.id))
+        row.skeleton = saved["skeleton"]
+        row.lock_version += 1  # state changed outside a run: no process may keep using what it had
+        session.execute(
+            InstanceTaskState.__table__.insert(), [{**t, "instance_id": inst.id} for t in saved["tasks"]]
+        )
+    with engine.transaction() as session:  # the projections were made for the fresh instance
+        runner.execute(engine.runtime, session, inst.id, lambda run: None)
+    for i in range(1, 4):
+        with engine.transaction() as session:
+            task = engine.tasks(session, instance_id=inst.id)[0]
+            engine.complete(session, task.id, {"verdict": f"fine {i}"})
+    with engine.transaction() as session:
+        detail = engine.show(session, inst.id)
+    assert detail.status == "completed" and detail.data["checked"] == 4
