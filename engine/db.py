@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import select
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 from sqlalchemy import Engine as DbEngine
 from sqlalchemy import create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import InvalidInput
@@ -69,7 +72,48 @@ def _make_db(url: str, **kwargs: Any) -> DbEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return db
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    db = create_engine(url, **kwargs)
+    _ping_when_in_doubt(db)
+    return db
+
+
+# A connection back in the pool for longer than this is pinged before it is handed out again.
+PING_AFTER_IDLE_SECONDS = 5.0
+_IDLE_SINCE = "kmop_idle_since"
+
+
+def _ping_when_in_doubt(db: DbEngine) -> None:
+    """Check a pooled connection before use only when it may be dead: it sat idle for a while, or the
+    server has sent something since it was last used (a server that shuts down or ends the session says
+    so, and the socket turns readable). A connection handed back a moment ago goes out unpinged: the
+    ping of every checkout (``pool_pre_ping``) cost a round trip, and two autocommit switches, on every
+    transaction. A dead connection is replaced by a fresh one, as with ``pool_pre_ping``."""
+
+    @event.listens_for(db, "checkin")
+    def _idle_from(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = monotonic()
+
+    @event.listens_for(db, "checkout")
+    def _check(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None:  # a connection just made
+            return
+        if monotonic() - idle_since < PING_AFTER_IDLE_SECONDS and not _server_spoke(dbapi_conn):
+            return
+        try:
+            db.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError(f"a pooled connection is gone: {exc}") from exc
+
+
+def _server_spoke(dbapi_conn: Any) -> bool:
+    """True when the server sent something to an idle connection (a notice that it shuts down, an
+    error that ended the session, a closed socket), without a round trip."""
+    try:
+        readable, _, _ = select.select([dbapi_conn.fileno()], [], [], 0)
+    except Exception:  # no usable socket: let the ping tell
+        return True
+    return bool(readable)
 
 
 def session_factory(db: DbEngine) -> sessionmaker[Session]:

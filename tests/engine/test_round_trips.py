@@ -1,0 +1,121 @@
+"""How many statements a run sends the database, and that pooled connections are checked only when in doubt.
+
+Counts, never times: a statement that creeps back into every run shows here as a changed count.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, event, text
+
+from engine import db as engine_db
+from engine.api import Engine
+from engine.config import Settings
+from tests.conftest import REPLAY, make_engine
+
+TEN_TASKS = Path(__file__).resolve().parents[2] / "bench" / "data" / "ten_tasks.bpmn"
+
+
+class Statements:
+    """The statements an engine's connections execute, in order (the first words of each)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.seen: list[str] = []
+        self.pings = 0
+        event.listen(engine.db, "before_cursor_execute", self._statement)
+        dialect = engine.db.dialect
+        ping = dialect.do_ping
+
+        def counted_ping(dbapi_conn: Any) -> bool:
+            self.pings += 1
+            return bool(ping(dbapi_conn))
+
+        setattr(dialect, "do_ping", counted_ping)  # noqa: B010 (a method of the instance, counted)
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        words = statement.replace("(", " ").split()
+        table = {"SELECT": 1, "INSERT": 2, "UPDATE": 1}.get(words[0], 0)
+        self.seen.append(" ".join(words[: table + 1]) if table else words[0])
+
+    def clear(self) -> None:
+        self.seen.clear()
+        self.pings = 0
+
+
+@pytest.fixture
+def system_engine(db_url: str) -> Iterator[Engine]:
+    """An engine on the system clock, as in production (the simulated clock reads "now" from the database)."""
+    if REPLAY["on"]:
+        pytest.skip("replay mode forgets what a process keeps in memory, and reads it again on every step")
+    eng = Engine(Settings.from_env({}, database_url=db_url, clock="system"))
+    eng.init_db()
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def counted(system_engine: Engine) -> Iterator[Statements]:
+    engine = system_engine
+    with engine.transaction() as session:
+        engine.deploy(session, [TEN_TASKS])
+    with engine.transaction() as session:  # the first start reads and parses the version: not counted
+        engine.start(session, "ten_tasks", {"n": 0})
+    yield Statements(engine)
+
+
+def test_a_start_of_the_ten_task_process_sends_four_statements(
+    system_engine: Engine, counted: Statements
+) -> None:
+    engine = system_engine
+    for n in range(1, 4):
+        counted.clear()
+        with engine.transaction() as session:
+            summary = engine.start(session, "ten_tasks", {"n": n})
+        assert summary.status == "completed"
+        expected = [
+            "SELECT process_version.id",  # the latest version of the key
+            "INSERT INTO process_instance",
+            "INSERT INTO history",  # every entry of the run at once
+            "UPDATE process_instance",  # state, status and search fields, guarded by the version
+        ]
+        if engine.db.dialect.name == "sqlite":
+            expected.insert(0, "BEGIN")  # BEGIN IMMEDIATE: the write lock up front
+        assert counted.seen == expected
+        assert counted.pings == 0  # a connection handed back a moment ago is not pinged
+
+
+def test_a_connection_idle_for_a_while_is_pinged_first(
+    system_engine: Engine, counted: Statements, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = system_engine
+    monkeypatch.setattr(engine_db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    with engine.transaction() as session:
+        engine.start(session, "ten_tasks", {"n": 1})
+    assert counted.pings == (0 if engine.db.dialect.name == "sqlite" else 1)
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_the_server_ended_is_replaced(pg_url: str) -> None:
+    eng = make_engine(pg_url)
+    try:
+        with eng.transaction() as session:
+            before = session.scalar(text("SELECT pg_backend_pid()"))
+        admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                assert conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": before})
+                gone = text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :pid")
+                while not conn.scalar(gone, {"pid": before}):  # until the backend has exited
+                    time.sleep(0.01)
+        finally:
+            admin.dispose()
+        with eng.transaction() as session:  # no error: the dead connection is swapped for a new one
+            after = session.scalar(text("SELECT pg_backend_pid()"))
+        assert after != before
+    finally:
+        eng.close()
