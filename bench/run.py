@@ -1,7 +1,7 @@
 """Benchmark kmop against raw SpiffWorkflow: throughput, storage, save cost, timer lateness.
 
 Run ``.venv/bin/python -m bench.run`` (about 3-5 minutes on a 2-core machine), ``--quick`` for a smoke run
-of a few seconds, ``--pg`` to add PostgreSQL figures (timers drained by two worker processes),
+of a few seconds, ``--pg`` to add PostgreSQL figures (timers drained by one and by two worker processes),
 ``--json PATH`` to also write the figures, ``--profile`` to print where the kmop start path spends time.
 With ``--pg``, section 6 builds 100,000 cases for the monitor (``--monitor N`` for another size, e.g. 5000
 for a quick look); ``--only lists``, ``--only monitor`` or ``--only http`` runs that section alone, without
@@ -117,13 +117,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         fig["save_cost"] = save_cost(dbs, sizes)
         print_save_cost(fig["save_cost"])
 
-        fig["trickle"] = trickle(dbs, dbs.sqlite("trickle"), sizes)
-        print_trickle(fig["trickle"])
-        fig["timers"] = {"sqlite": timers(dbs, dbs.sqlite("timers"), sizes, workers=1)}
-        print_timers("SQLite, one in-process worker", fig["timers"]["sqlite"])
+        fig["trickle"] = {"sqlite": trickle(dbs, dbs.sqlite("trickle"), sizes)}
+        print_trickle("SQLite", fig["trickle"]["sqlite"])
         if args.pg:
-            fig["timers"]["postgres"] = timers(dbs, dbs.postgres("timers"), sizes, workers=2)
-            print_timers("PostgreSQL, two worker processes (SKIP LOCKED)", fig["timers"]["postgres"])
+            fig["trickle"]["postgres"] = trickle(dbs, dbs.postgres("trickle"), sizes)
+            print_trickle("PostgreSQL", fig["trickle"]["postgres"])
+        fig["timers"] = timers(dbs, sizes, pg=args.pg)
+        print_timers(fig["timers"])
 
         _section("lists", args, dbs, fig)
         if args.pg:
@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for line in fig["summary_table"]:
         say(line)
     failures = []
-    for backend, t in fig["timers"].items():
+    bursts = {k: v for k, v in fig["timers"].items() if isinstance(v, dict) and "exactly_once" in v}
+    for backend, t in [*bursts.items(), *(("trickle " + k, v) for k, v in fig["trickle"].items())]:
         if not t["exactly_once"] or t["completed"] != t["timers"]:
             failures.append(
                 f"timers on {backend}: exactly_once={t['exactly_once']}, completed={t['completed']}"

@@ -76,23 +76,36 @@ def summary_table(fig: dict[str, Any], sizes: Sizes) -> list[str]:
             f"({f['task_bytes_written']:.0f} B), {f['step_ms']:.1f} ms"
             f" (load {f['load_ms']:.1f} ms) | |"
         )
-    tm = fig["timers"]
+    tm, tr = fig["timers"], fig["trickle"]
 
-    def timer_cell(d: dict[str, Any] | None) -> str:
+    def trickle_cell(d: dict[str, Any] | None) -> str:
+        if not d:
+            return "-"
+        return f"p50 {d['late_p50_s'] * 1000:.0f} ms, p99 {d['late_p99_s'] * 1000:.0f} ms late"
+
+    def burst_cell(d: dict[str, Any] | None) -> str:
         if not d:
             return "-"
         return (
-            f"p50 {d['late_p50_s']:.2f} s, p99 {d['late_p99_s']:.2f} s, max {d['late_max_s']:.2f} s; "
-            f"{d['timers_per_s']:.0f} timers/s; exactly once: {'yes' if d['exactly_once'] else 'NO'}"
+            f"{d['timers_per_s']:.0f}/s = {d['ratio_to_raw']:.2f} of raw; p99 {d['late_p99_s']:.1f} s;"
+            f" once: {'yes' if d['exactly_once'] else 'NO'}"
         )
 
-    sq, pgt = tm.get("sqlite"), tm.get("postgres")
-    n = (sq or pgt or {}).get("timers", 0)
-    workers = f"1 worker / {pgt['workers']} worker processes" if pgt else "1 worker"
+    steady = tr.get("sqlite") or tr.get("postgres") or {}
     lines.append(
-        f"| {n:,} timers due at once ({workers}): lateness, drain rate | {timer_cell(sq)} |"
-        f" {timer_cell(pgt)} |"
+        f"| {steady.get('timers', 0)} timers due one after another, {steady.get('per_second', 0):.0f}/s,"
+        f" one worker: lateness | {trickle_cell(tr.get('sqlite'))} | {trickle_cell(tr.get('postgres'))} |"
     )
+    lines.append(f"| raw SpiffWorkflow firing a due timer in memory | {tm['raw']['per_s']:.0f}/s | |")
+    lines.append(
+        f"| {tm['sqlite']['timers']:,} timers due at once, one worker: drain rate |"
+        f" {burst_cell(tm['sqlite'])} | {burst_cell(tm.get('postgres'))} |"
+    )
+    if "postgres_2" in tm:
+        lines.append(
+            f"| the same, two worker processes (two / one: {tm['two_to_one']:.2f}x) | |"
+            f" {burst_cell(tm['postgres_2'])} |"
+        )
     web = fig.get("http", {})
     if web:
 
