@@ -51,6 +51,7 @@ class Values:
         self.stored: set[str] = set()  # hashes that have a row in the database
         self._texts: dict[int, tuple[Any, str]] = {}  # id(container) -> (container, JSON), one save
         self._resolved: dict[str, Any] = {}  # hash -> JSON value, one load
+        self._by_text: dict[str, str] = {}  # hash of a list's whole text -> its chain hash
 
     # ------------------------------------------------------------------------------------ saving
 
@@ -94,14 +95,20 @@ class Values:
         return key
 
     def _list_ref(self, value: list[Any]) -> str | None:
-        texts = [self._text(item) for item in value]
-        if sum(len(t) + 1 for t in texts) < MIN_SHARED:
+        text = self._text(value)
+        if len(text) < MIN_SHARED:
             return None
+        whole = _hash("w" + text)  # the same list again (most are): no need to look at its items
+        known = self._by_text.get(whole)
+        if known is not None and known in self.bodies:
+            return known
+        texts = _item_texts(text)
         chain, h = [], "l"
-        for text in texts:
-            h = _hash(h + "\n" + text)
+        for item in texts:
+            h = _hash(h + "\n" + item)
             chain.append(h)
         key = chain[-1]
+        self._by_text[whole] = key
         if key in self.bodies:
             return key
         start = next((i + 1 for i in range(len(chain) - 2, -1, -1) if chain[i] in self.bodies), 0)
@@ -172,6 +179,20 @@ class Values:
             value = value + part["t"]
             self._resolved[k] = value
         return value
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _item_texts(text: str) -> list[str]:
+    """The JSON texts of the items of a list, cut from the list's compact JSON (one C scan per item)."""
+    texts: list[str] = []
+    at = 1
+    while text[at] != "]":
+        end = _DECODER.raw_decode(text, at)[1]
+        texts.append(text[at:end])
+        at = end + 1 if text[end] == "," else end
+    return texts
 
 
 def _is_ref(value: Any) -> bool:
