@@ -41,7 +41,7 @@ from bench.profiling import print_profile, profile_start
 from bench.save_cost import print_save_cost, save_cost
 from bench.storage import print_storage, storage
 from bench.summary import environment, summary_table
-from bench.throughput import print_throughput, throughput
+from bench.throughput import print_throughput, throughput, throughput_section
 from bench.timers import print_timers, print_trickle, timers, trickle
 
 __all__ = ["Databases", "main"]
@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--monitor", type=int, help="cases for the monitor, with --pg (default 100,000; --quick 2,000)"
     )
     ap.add_argument(
-        "--only", choices=("lists", "monitor", "http"), help="run this section alone (no summary)"
+        "--only",
+        choices=("lists", "monitor", "http", "throughput"),
+        help="run this section alone (no summary)",
     )
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else DEFAULT
@@ -161,6 +163,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def _section(name: str, args: argparse.Namespace, dbs: Databases, fig: dict[str, Any]) -> None:
     """Section 5 (the lists), 6 (the monitor, PostgreSQL only) or 7 (HTTP) into ``fig``."""
+    if name == "throughput":
+        throughput_section(dbs, QUICK if args.quick else DEFAULT, args.pg, fig)
+        return
     if name == "http":
         fig["http"] = {"sqlite": http_overhead(dbs, dbs.sqlite("http"), args.quick)}
         print_http("SQLite (file, WAL)", fig["http"]["sqlite"])

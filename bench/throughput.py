@@ -103,3 +103,17 @@ def print_throughput(title: str, res: dict[str, Any], raw: dict[str, Any], sizes
             f"   ratio {label}/raw_sandboxed = {res[label]['per_s'] / sandboxed:.2f}   "
             f"(/raw_default = {res[label]['per_s'] / raw['raw_default']['per_s']:.2f})"
         )
+
+
+def throughput_section(dbs: Databases, sizes: Sizes, pg: bool, fig: dict[str, Any]) -> None:
+    """Section 1 into ``fig`` and printed: SQLite, and with ``pg`` PostgreSQL (``--only throughput``)."""
+    thr = throughput(dbs, dbs.sqlite("throughput"), sizes)
+    raw = {k: v for k, v in thr.items() if k.startswith("raw")}
+    fig["throughput"] = {"raw": raw, "sqlite": {k: v for k, v in thr.items() if k.startswith("kmop")}}
+    print_throughput("SQLite (file, WAL)", fig["throughput"]["sqlite"], raw, sizes)
+    if pg:
+        pg_thr = throughput(dbs, dbs.postgres("throughput"), sizes)
+        pg_raw = {k: v for k, v in pg_thr.items() if k.startswith("raw")}
+        fig["throughput"]["postgres"] = {k: v for k, v in pg_thr.items() if k.startswith("kmop")}
+        fig["throughput"]["raw_during_postgres"] = pg_raw
+        print_throughput("PostgreSQL (localhost)", fig["throughput"]["postgres"], pg_raw, sizes)
