@@ -221,7 +221,8 @@ def complete(task_id: str) -> ResponseReturnValue:
     who = caller()
     data = object_field(json_body(), "data")
     with engine().transaction() as db:
-        load_task(db, who, task_id)
+        if not who.is_staff:  # staff act on every task; the engine answers 404 for one that is not there
+            load_task(db, who, task_id)
         result = engine().complete(db, task_id, data, actor=who.username)
     return jsonify(task_id=task_id, status="completed", case=result.to_dict())
 

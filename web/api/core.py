@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy.orm import Session
 
 from engine import clock
@@ -19,6 +19,8 @@ from engine.views import InstanceDetail
 from tasks import people
 from tasks.models import Organisation, Person
 from web import access, auth
+
+from . import callers
 
 bp = Blueprint("api", __name__)
 
@@ -102,28 +104,38 @@ def authenticate() -> Response | None:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         return unauthorized("this API needs a token: send the header 'Authorization: Bearer <token>'")
-    found: Caller | None = None
     now = clock.now()
-    with engine().transaction() as db:
-        person = people.person_for_token(db, token, now)
-        stale = person is not None and people.token_use_is_stale(db, token, now)
-        if person is not None:
-            org = db.get(Organisation, person.organisation_id)
-            roles = frozenset(people.roles_of(db, person))
-            db.expunge(person)
-            found = Caller(
-                person,
-                roles,
-                org.enterprise_number if org else None,
-                org.audit_bureau_code if org else None,
-            )
+    found = verified(token)
     if found is None:
         return unauthorized("the token is not valid (unknown, revoked, or its person is no longer active)")
-    if stale:  # in a transaction of its own: a request that reads writes nothing else, and this once a minute
+    if found.last_used_at is None or now - found.last_used_at >= people.TOKEN_USE_RECORDED_EVERY:
+        # In a transaction of its own: a request that reads writes nothing else, and this once a minute.
         with engine().transaction(write=True) as db:
             people.record_token_use(db, token, now)
-    g.api_caller, g.person, g.roles = found, found.person, set(found.roles)
+        found.last_used_at = now
+    person = found.detached_person()
+    g.api_caller = Caller(person, found.roles, found.enterprise_number, found.audit_bureau_code)
+    g.person, g.roles = person, set(found.roles)
     return None
+
+
+def verified(token: str) -> callers.Verified | None:
+    """The caller of ``token`` as this process verified it a moment ago, else as the database says."""
+    kept: callers.Callers = current_app.extensions["kmop_api_callers"]
+    key = callers.digest(token)
+    found = kept.get(key)
+    if found is not None:
+        return found
+    seen = callers.generation()  # before reading: a change committed meanwhile keeps this from being kept
+    with engine().transaction() as db:
+        row = people.token_of(db, token)
+        person = db.get(Person, row.person_id) if row is not None else None
+        if row is None or person is None or not person.active:
+            return None
+        org = db.get(Organisation, person.organisation_id)
+        found = callers.Verified.of(person, frozenset(people.roles_of(db, person)), org, row)
+    kept.keep(key, found, seen)
+    return found
 
 
 @bp.after_request
