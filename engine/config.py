@@ -27,7 +27,8 @@ class Settings:
     service_attempts: int = 3  # attempts in all before an incident is opened
     service_backoff_seconds: float = 10.0  # first retry delay; doubles per attempt
     worker_poll_seconds: float = 0.25
-    worker_batch: int = 200
+    worker_batch: int = 200  # due instances read at a time, most overdue first
+    worker_claim: int = 20  # of those, woken together in one transaction (1: each in its own)
     script_timeout_seconds: float = 2.0
     script_memory_mb: int = 1024  # the address space of a script host (engine/script_host.py)
     workflow_cache: int = 256  # workflows of recent runs kept in memory per process (0: always load)
@@ -81,6 +82,7 @@ class Settings:
             "KMOP_SERVICE_ATTEMPTS": ("service_attempts", int),
             "KMOP_SERVICE_BACKOFF_SECONDS": ("service_backoff_seconds", float),
             "KMOP_WORKER_POLL_SECONDS": ("worker_poll_seconds", float),
+            "KMOP_WORKER_CLAIM": ("worker_claim", int),
             "KMOP_SCRIPT_TIMEOUT_SECONDS": ("script_timeout_seconds", float),
             "KMOP_SCRIPT_MEMORY_MB": ("script_memory_mb", int),
             "KMOP_WORKFLOW_CACHE": ("workflow_cache", int),

@@ -1,9 +1,10 @@
 """Wake instances whose timers or service retries fell due; move the simulated clock.
 
-The ``wake_up`` table is the source of truth. A sweep picks due instances in due order; each is woken
-in a transaction of its own, under the instance's row lock taken with SKIP LOCKED, so two workers never
-wake the same instance at once and a timer fires exactly once: after the first wake the timer's task
-no longer waits. One broken instance is logged and the sweep goes on.
+The ``wake_up`` table is the source of truth. A sweep picks due instances in due order and claims them a
+few at a time under their row locks taken with SKIP LOCKED, so two workers never wake the same instance
+at once and a timer fires exactly once: after the first wake the timer's task no longer waits. A claimed
+lot is woken in one transaction; should one of it fail, the lot is rolled back and each is woken in a
+transaction of its own: one broken instance is logged and the sweep goes on.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import socket
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -66,23 +68,31 @@ def next_due(session: Session) -> datetime | None:
     return value
 
 
+def _still_due(now: datetime) -> Any:
+    return select(WakeUp.id).where(WakeUp.instance_id == ProcessInstance.id, WakeUp.due_at <= now).exists()
+
+
 def claim(session: Session, instance_id: int, now: datetime, wait: bool = False) -> bool:
     """Lock the instance if it still has a wake-up due at ``now``; False when another worker holds it
     (unless ``wait``: then wait for it) or woke it already. One statement, and nothing loaded: a worker
     that comes second to an instance passes it over for the price of an index lookup."""
     runner.begin_write(session)
-    still_due = (
-        select(WakeUp.id).where(WakeUp.instance_id == ProcessInstance.id, WakeUp.due_at <= now).exists()
-    )
-    stmt = select(ProcessInstance.id).where(ProcessInstance.id == instance_id, still_due)
+    stmt = select(ProcessInstance.id).where(ProcessInstance.id == instance_id, _still_due(now))
     return session.scalar(stmt.with_for_update(skip_locked=not wait)) is not None
 
 
-def wake(rt: runner.Runtime, session: Session, instance_id: int, wait: bool = False) -> bool:
-    """Wake one instance; False when another worker holds it (it will be woken there) or has woken it,
-    unless ``wait`` (then wait for it to be free)."""
-    if not claim(session, instance_id, clock.now(), wait):
-        return False
+def claim_many(session: Session, instance_ids: list[int], now: datetime) -> list[int]:
+    """Lock, in one statement, those of ``instance_ids`` that are active, still due and held by no other
+    worker (SKIP LOCKED); return them in the order given."""
+    runner.begin_write(session)
+    stmt = select(ProcessInstance.id).where(
+        ProcessInstance.id.in_(instance_ids), ProcessInstance.status.in_(_ACTIVE), _still_due(now)
+    )
+    got = set(session.scalars(stmt.with_for_update(skip_locked=True)))
+    return [i for i in instance_ids if i in got]
+
+
+def _run_claimed(rt: runner.Runtime, session: Session, instance_id: int, wait: bool) -> bool:
     inst = runner.execute(
         rt, session, instance_id, _wake_action, actor=WORKER_NAME, skip_locked=not wait, catch_up=False
     )
@@ -90,6 +100,14 @@ def wake(rt: runner.Runtime, session: Session, instance_id: int, wait: bool = Fa
         return False
     delivery.drain_if_waiting(rt, session, inst)
     return True
+
+
+def wake(rt: runner.Runtime, session: Session, instance_id: int, wait: bool = False) -> bool:
+    """Wake one instance; False when another worker holds it (it will be woken there) or has woken it,
+    unless ``wait`` (then wait for it to be free)."""
+    if not claim(session, instance_id, clock.now(), wait):
+        return False
+    return _run_claimed(rt, session, instance_id, wait)
 
 
 def wake_if_due(rt: runner.Runtime, session: Session, instance_id: int) -> datetime | None:
@@ -109,13 +127,18 @@ def wake_if_due(rt: runner.Runtime, session: Session, instance_id: int) -> datet
 def fire_due(
     rt: runner.Runtime, transaction: Transaction, batch: int | None = None, wait: bool = False
 ) -> int:
-    """Wake every instance that is due now, each in its own transaction; return how many were woken.
+    """Wake every instance that is due now, most overdue first; return how many were woken.
 
-    A sweep skips an instance another worker holds (that worker wakes it); with ``wait`` (moving the
-    clock) it waits for it, so that everything due is done when the call returns.
+    A worker claims ``worker_claim`` instances at a time in one statement and wakes them in one
+    transaction: one commit for the lot, and a second worker claims the next ones instead of queueing
+    behind the first. Should one of them fail, the lot is rolled back and woken again each in a
+    transaction of its own, so that one broken instance is logged and holds up no other. A sweep skips
+    an instance another worker holds (that worker wakes it); with ``wait`` (moving the clock) each is
+    woken alone and waited for, so that everything due is done when the call returns.
     """
     woken = 0
     size = batch or rt.settings.worker_batch
+    per_tx = 1 if wait else max(1, rt.settings.worker_claim)
     _purge_now_and_then(rt, transaction)
     while True:
         now = clock.now()
@@ -124,20 +147,38 @@ def fire_due(
         if not due:
             return woken
         progressed = 0
-        for instance_id in due:
-            try:
-                with transaction() as session:
-                    if wake(rt, session, instance_id, wait):
-                        progressed += 1
-            except InstanceEnded:
-                pass  # another worker woke it first and it ended: its wake-up is gone with it
-            except KmopError as exc:
-                log.warning("instance %s not woken: %s", instance_id, exc.message)
-            except Exception:
-                log.exception("instance %s failed while being woken; the sweep goes on", instance_id)
+        for first in range(0, len(due), per_tx):
+            progressed += _wake_lot(rt, transaction, due[first : first + per_tx], wait)
         woken += progressed
         if progressed == 0 or len(due) < size:
             return woken
+
+
+def _wake_lot(rt: runner.Runtime, transaction: Transaction, ids: list[int], wait: bool) -> int:
+    """Wake ``ids`` together in one transaction; after any failure, each alone."""
+    if len(ids) > 1:
+        try:
+            with transaction() as session:
+                claimed = claim_many(session, ids, clock.now())
+                for instance_id in claimed:
+                    _run_claimed(rt, session, instance_id, wait=False)
+            return len(claimed)
+        except Exception:  # rolled back: each one again alone, where its failure is logged
+            log.info("a lot of %d wake-ups failed together; waking them one by one", len(ids))
+    return sum(_wake_alone(rt, transaction, instance_id, wait) for instance_id in ids)
+
+
+def _wake_alone(rt: runner.Runtime, transaction: Transaction, instance_id: int, wait: bool) -> int:
+    try:
+        with transaction() as session:
+            return 1 if wake(rt, session, instance_id, wait) else 0
+    except InstanceEnded:
+        return 0  # another worker woke it first and it ended: its wake-up is gone with it
+    except KmopError as exc:
+        log.warning("instance %s not woken: %s", instance_id, exc.message)
+    except Exception:
+        log.exception("instance %s failed while being woken; the sweep goes on", instance_id)
+    return 0
 
 
 _last_purge: list[float] = [0.0]

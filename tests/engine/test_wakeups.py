@@ -116,3 +116,29 @@ def _data(name: str) -> Any:
     from pathlib import Path
 
     return Path(__file__).resolve().parent / "data" / name
+
+
+def test_a_broken_instance_in_a_lot_holds_up_no_other(engine: Engine, deploy: Any) -> None:
+    from sqlalchemy import update
+
+    from engine.models import ProcessInstance
+
+    deploy("one_timer.bpmn")
+    with engine.transaction() as session:
+        ids = [engine.start(session, "one_timer", {"wait_for": "PT1H"}).id for _ in range(3)]
+    with engine.transaction() as session:  # the middle one cannot be loaded any more
+        session.execute(
+            update(ProcessInstance)
+            .where(ProcessInstance.id == ids[1])
+            .values(skeleton='{"broken": true}', lock_version=ProcessInstance.lock_version + 1)
+        )
+    engine.clock.set(clock.now() + timedelta(hours=2))  # type: ignore[attr-defined]
+    assert engine.settings.worker_claim >= 3  # all three are claimed as one lot
+    assert engine.fire_due() == 2
+    with engine.transaction() as session:
+        statuses = [session.get(ProcessInstance, i).status for i in ids]  # type: ignore[union-attr]
+        fired = session.scalars(
+            select(HistoryEntry.instance_id).where(HistoryEntry.event == "timer_fired")
+        ).all()
+    assert statuses == ["completed", "waiting", "completed"]
+    assert sorted(fired) == [ids[0], ids[2]]  # each once; the broken one untouched
