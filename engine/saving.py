@@ -7,7 +7,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import JSON, DateTime, Integer, String, Table, bindparam, column, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -86,6 +86,34 @@ _SAVE_INSTANCE = (
         due_at=bindparam("due_at"),
     )
 )
+# On PostgreSQL the run's history goes with the save, in one statement (one round trip less than an
+# INSERT of the entries before the UPDATE): the entries travel as one JSON array.
+_ENTRIES = (
+    func.json_to_recordset(bindparam("b_history", type_=JSON))
+    .table_valued(
+        column("at", DateTime(timezone=True)),
+        column("actor", String),
+        column("event", String),
+        column("element_id", String),
+        column("detail", JSON),
+    )
+    .render_derived(name="entry", with_types=True)
+)
+_SAVE_INSTANCE_WITH_HISTORY = _SAVE_INSTANCE.add_cte(
+    _HISTORY_TABLE.insert()
+    .from_select(
+        ["instance_id", "at", "actor", "event", "element_id", "detail"],
+        select(
+            bindparam("b_id", type_=Integer),
+            _ENTRIES.c.at,
+            _ENTRIES.c.actor,
+            _ENTRIES.c.event,
+            _ENTRIES.c.element_id,
+            _ENTRIES.c.detail,
+        ),
+    )
+    .cte("entries")
+)
 _ATTRIBUTE_TABLE: Table = InstanceAttribute.__table__  # type: ignore[assignment]
 _INSERT_ATTRIBUTES = _ATTRIBUTE_TABLE.insert()
 _DELETE_ATTRIBUTES = _ATTRIBUTE_TABLE.delete().where(_ATTRIBUTE_TABLE.c.instance_id == bindparam("b_id"))
@@ -104,7 +132,8 @@ def finish(run: Run, loaded: state.LoadedState, expected_version: int | None) ->
         projections.clear(session, inst.id)
     if status != inst.status:
         run.record("status", None, status=status, previous=inst.status)
-    if run.history:
+    history = _history_with_save(session, run.history)
+    if run.history and history is None:
         rows = [{"instance_id": inst.id, **entry} for entry in run.history]
         session.connection().execute(_INSERT_HISTORY, rows)
     new_version = (expected_version or 0) + 1
@@ -121,7 +150,11 @@ def finish(run: Run, loaded: state.LoadedState, expected_version: int | None) ->
         "due_at": None if status in ENDED else waiting.due_at,
     }
     current = expected_version if expected_version is not None else inst.lock_version
-    result = session.connection().execute(_SAVE_INSTANCE, {**values, "b_id": inst.id, "b_version": current})
+    params = {**values, "b_id": inst.id, "b_version": current}
+    if history is None:
+        result = session.connection().execute(_SAVE_INSTANCE, params)
+    else:
+        result = session.connection().execute(_SAVE_INSTANCE_WITH_HISTORY, {**params, "b_history": history})
     if result.rowcount != 1:
         raise Conflict(f"instance {inst.id} was changed by someone else at the same time; try again")
     for name, value in values.items():  # written already: the ORM must not write it again at its flush
@@ -129,6 +162,27 @@ def finish(run: Run, loaded: state.LoadedState, expected_version: int | None) ->
     WAITING[inst] = (new_version, waiting)
     if status not in ENDED:
         run.runtime.workflows.offer(session, inst.id, Kept(new_version, wf, loaded))
+
+
+def _history_with_save(session: Session, history: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The run's history entries as they travel with the save on PostgreSQL, or None: not on SQLite (no
+    round trips there), and not when some text holds a NUL (the plain INSERT refuses it as bad input)."""
+    if not history or session.get_bind().dialect.name != "postgresql":
+        return None
+    entries = [
+        {
+            "at": entry["at"].isoformat(),
+            "actor": entry["actor"],
+            "event": entry["event"],
+            "element_id": entry["element_id"],
+            "detail": entry["detail"],
+        }
+        for entry in history
+    ]
+    texts = (e[k] for e in entries for k in ("actor", "event", "element_id"))
+    if any(t is not None and "\x00" in t for t in texts):
+        return None
+    return entries
 
 
 def _index(session: Session, instance_id: int, search: dict[str, str], had_rows: bool) -> None:
