@@ -188,8 +188,7 @@ def burst(dbs: Databases, url: str, sizes: Sizes, workers: int, processes: bool)
             clock.install(ShiftedClock(shift))
             local = [Worker(eng) for _ in range(workers)]
             began = time.perf_counter()
-            for w in local:
-                threading_start(w)
+            starting = [threading_start(w) for w in local]
         timeout = 60.0 if n <= 1000 else 1800.0
         done_at: float | None = None
         try:
@@ -206,6 +205,8 @@ def burst(dbs: Databases, url: str, sizes: Sizes, workers: int, processes: bool)
                 for p in procs:
                     p.join(timeout=30)
             else:
+                for thread in starting:
+                    thread.join()  # start() runs the first sweep: let it finish before stopping
                 for w in local:
                     w.stop()
                 clock.install(eng.clock)
@@ -232,11 +233,13 @@ def burst(dbs: Databases, url: str, sizes: Sizes, workers: int, processes: bool)
     }
 
 
-def threading_start(worker: Any) -> None:
-    """Start an in-process worker (its first sweep runs in a thread, so several start at once)."""
+def threading_start(worker: Any) -> Any:
+    """Start an in-process worker in a thread (its first sweep runs there, so several start at once)."""
     import threading
 
-    threading.Thread(target=worker.start, daemon=True).start()
+    thread = threading.Thread(target=worker.start, daemon=True)
+    thread.start()
+    return thread
 
 
 def _fired(eng: Any, prefix: str, n: int, completed_query: Any) -> tuple[list[float], bool, int]:

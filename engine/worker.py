@@ -172,7 +172,8 @@ class Worker:
             self._unlisten()
             self._unlisten = None
         for thread in self._threads:
-            thread.join(timeout=30)
+            if thread.ident is not None:  # a stop that comes while start() is still under way
+                thread.join(timeout=30)
         self._threads = []
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)

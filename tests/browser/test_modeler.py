@@ -290,7 +290,9 @@ def test_the_editor_in_english(page: Any, site: Site) -> None:
     page.wait_for_url(f"{site.url}/modeler/registration/edit")
     # The walk above may have left a draft on this site (same worker) or not (another worker): both are
     # English once the editor has loaded.
-    page.locator("#save-status", has_text=re.compile(r"^(No draft yet:|Saved on )")).wait_for()
+    # English whichever state the draft is in (loaded, saved, being saved after the load dirtied it).
+    english = re.compile(r"^(No draft yet:|Saved on |Saving…|Changes not saved yet…)")
+    page.locator("#save-status", has_text=english).wait_for()
     page.click(f".djs-shape[data-element-id={TIMER}]")
     page.click("[data-group-id=group-timer] .bio-properties-panel-group-header")
     page.locator("#timer-moment", has_text="2").wait_for()
