@@ -23,6 +23,16 @@ def environment() -> dict[str, Any]:
     }
 
 
+def _cell(figure: dict[str, Any] | None, render: Any) -> str:
+    """A table cell: the figure rendered, or "-" where the run has none (no --pg)."""
+    return render(figure) if figure else "-"
+
+
+def _both(figures: dict[str, Any], render: Any) -> str:
+    """The SQLite and the PostgreSQL cells of a row."""
+    return f"{_cell(figures.get('sqlite'), render)} | {_cell(figures.get('postgres'), render)}"
+
+
 def summary_table(fig: dict[str, Any], sizes: Sizes) -> list[str]:
     lines = ["| figure | SQLite | PostgreSQL |", "| --- | --- | --- |"]
     thr = fig["throughput"]["sqlite"]
@@ -59,15 +69,13 @@ def summary_table(fig: dict[str, Any], sizes: Sizes) -> list[str]:
     mi = fig.get("mi_storage", {})
     if mi:
 
-        def mi_cell(d: dict[str, Any] | None) -> str:
-            if not d:
-                return "-"
+        def mi_cell(d: dict[str, Any]) -> str:
             return " / ".join(f"{r['bytes']['total'] / 1e6:.1f} MB, {r['seconds']:.2f} s" for r in d["runs"])
 
         counts = "/".join(str(r["items"]) for r in (mi.get("sqlite") or mi["postgres"])["runs"])
         lines.append(
             f"| data-heavy multi-instance at {counts} items: stored bytes, run time"
-            f" (SpiffArena: 61 MB at 300) | {mi_cell(mi.get('sqlite'))} | {mi_cell(mi.get('postgres'))} |"
+            f" (SpiffArena: 61 MB at 300) | {_both(mi, mi_cell)} |"
         )
     for f in fig["save_cost"].values():
         lines.append(
@@ -78,14 +86,10 @@ def summary_table(fig: dict[str, Any], sizes: Sizes) -> list[str]:
         )
     tm, tr = fig["timers"], fig["trickle"]
 
-    def trickle_cell(d: dict[str, Any] | None) -> str:
-        if not d:
-            return "-"
+    def trickle_cell(d: dict[str, Any]) -> str:
         return f"p50 {d['late_p50_s'] * 1000:.0f} ms, p99 {d['late_p99_s'] * 1000:.0f} ms late"
 
-    def burst_cell(d: dict[str, Any] | None) -> str:
-        if not d:
-            return "-"
+    def burst_cell(d: dict[str, Any]) -> str:
         return (
             f"{d['timers_per_s']:.0f}/s = {d['ratio_to_raw']:.2f} of raw, {d['ratio_to_durable']:.2f} of raw"
             f" restored+stored; p99 {d['late_p99_s']:.1f} s;"
@@ -95,15 +99,14 @@ def summary_table(fig: dict[str, Any], sizes: Sizes) -> list[str]:
     steady = tr.get("sqlite") or tr.get("postgres") or {}
     lines.append(
         f"| {steady.get('timers', 0)} timers due one after another, {steady.get('per_second', 0):.0f}/s,"
-        f" one worker: lateness | {trickle_cell(tr.get('sqlite'))} | {trickle_cell(tr.get('postgres'))} |"
+        f" one worker: lateness | {_both(tr, trickle_cell)} |"
     )
     lines.append(
         f"| raw SpiffWorkflow firing a due timer: in memory / restored, fired and stored by its serializer"
         f" | {tm['raw']['per_s']:.0f}/s / {tm['raw']['durable_per_s']:.0f}/s | |"
     )
     lines.append(
-        f"| {tm['sqlite']['timers']:,} timers due at once, one worker: drain rate |"
-        f" {burst_cell(tm['sqlite'])} | {burst_cell(tm.get('postgres'))} |"
+        f"| {tm['sqlite']['timers']:,} timers due at once, one worker: drain rate | {_both(tm, burst_cell)} |"
     )
     if "postgres_2" in tm:
         lines.append(
@@ -113,9 +116,7 @@ def summary_table(fig: dict[str, Any], sizes: Sizes) -> list[str]:
     web = fig.get("http", {})
     if web:
 
-        def flow(d: dict[str, Any] | None) -> str:
-            if not d:
-                return "-"
+        def flow(d: dict[str, Any]) -> str:
             return (
                 f"{d['http']['ms_per_flow']:.1f} / {d['in_process']['ms_per_flow']:.1f} ms, "
                 f"ratio {d['ratio']:.2f}"
@@ -123,7 +124,7 @@ def summary_table(fig: dict[str, Any], sizes: Sizes) -> list[str]:
 
         lines.append(
             "| one flow (start, 8 scripts, user task): through HTTP / in-process, ratio |"
-            f" {flow(web.get('sqlite'))} | {flow(web.get('postgres'))} |"
+            f" {_both(web, flow)} |"
         )
     for backend, f in fig.get("lists", {}).items():
         worst = max(v for k, v in f.items() if k.endswith("_ms") and not k.startswith("baseline"))

@@ -169,6 +169,21 @@ def make_engine(url: str, registry: ServiceRegistry | None = None, **overrides: 
     return engine
 
 
+def plant_state(session: Any, instance_id: int, saved: dict[str, Any]) -> None:
+    """Replace an instance's stored state with ``saved`` (a skeleton and task rows kept as a file by an
+    earlier kmop), as an upgrade finds it."""
+    from engine.models import InstanceTaskState, ProcessInstance
+
+    row = session.get(ProcessInstance, instance_id)
+    assert row is not None
+    session.execute(InstanceTaskState.__table__.delete().where(InstanceTaskState.instance_id == instance_id))
+    row.skeleton = saved["skeleton"]
+    row.lock_version += 1  # state changed outside a run: no process may keep using what it had
+    session.execute(
+        InstanceTaskState.__table__.insert(), [{**t, "instance_id": instance_id} for t in saved["tasks"]]
+    )
+
+
 @pytest.fixture
 def engine(db_url: str, registry: ServiceRegistry) -> Iterator[Engine]:
     """An Engine on a fresh database with the simulated clock, on SQLite and PostgreSQL."""

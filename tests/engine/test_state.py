@@ -11,7 +11,7 @@ from sqlalchemy import event, select
 from engine.api import Engine
 from engine.models import InstanceTaskState, ProcessInstance
 from engine.services import ServiceRegistry
-from tests.conftest import make_engine
+from tests.conftest import make_engine, plant_state
 
 DATA = Path(__file__).parent / "data"
 
@@ -80,14 +80,7 @@ def test_state_saved_in_format_1_still_loads(engine: Engine, deploy: Any) -> Non
     saved = json.loads((DATA / "state_format_1.json").read_text())
     with engine.transaction() as session:
         inst = engine.start(session, "deadline_race", business_key="OLD-1")
-        row = session.get(ProcessInstance, inst.id)
-        assert row is not None
-        session.execute(InstanceTaskState.__table__.delete().where(InstanceTaskState.instance_id == inst.id))
-        row.skeleton = saved["skeleton"]
-        row.lock_version += 1  # state changed outside a run: no process may keep using what it had
-        session.execute(
-            InstanceTaskState.__table__.insert(), [{**t, "instance_id": inst.id} for t in saved["tasks"]]
-        )
+        plant_state(session, inst.id, saved)
     with engine.transaction() as session:
         # the projections were made for the fresh instance; the saved one waits at the gateway
         engine.cancel  # noqa: B018  (facade stays importable)

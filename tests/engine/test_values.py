@@ -16,7 +16,7 @@ from engine.api import Engine
 from engine.models import HistoryEntry, InstanceTaskState, ProcessInstance
 from engine.run import Run, load
 from engine.services import ServiceRegistry
-from tests.conftest import make_engine
+from tests.conftest import make_engine, plant_state
 
 BENCH_DIAGRAM = Path(__file__).resolve().parents[2] / "bench" / "data" / "mi_data_heavy.bpmn"
 
@@ -132,14 +132,7 @@ def test_state_saved_in_format_2_still_loads(engine: Engine, deploy: Any) -> Non
     saved = json.loads((Path(__file__).parent / "data" / "state_format_2.json").read_text())
     with engine.transaction() as session:
         inst = engine.start(session, "mi_data_review", {"count": 4}, business_key="OLD-2")
-        row = session.get(ProcessInstance, inst.id)
-        assert row is not None
-        session.execute(InstanceTaskState.__table__.delete().where(InstanceTaskState.instance_id == inst.id))
-        row.skeleton = saved["skeleton"]
-        row.lock_version += 1  # state changed outside a run: no process may keep using what it had
-        session.execute(
-            InstanceTaskState.__table__.insert(), [{**t, "instance_id": inst.id} for t in saved["tasks"]]
-        )
+        plant_state(session, inst.id, saved)
     with engine.transaction() as session:  # the projections were made for the fresh instance
         runner.execute(engine.runtime, session, inst.id, lambda run: None)
     for i in range(1, 4):
