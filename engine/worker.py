@@ -52,6 +52,9 @@ class Worker:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._unlisten: Any = None
+        self.sweeps = 0  # rounds of the timer thread
+        self.idle = threading.Event()  # the timer thread sleeps, nothing pending
+        self.listening = threading.Event()  # PostgreSQL: the worker's LISTEN connection is up
 
     # ------------------------------------------------------------------------------- one sweep
 
@@ -114,9 +117,14 @@ class Worker:
             self._wake.clear()
             self._fire()
             self._jobs()
+            self.sweeps += 1
             if self._stopping.is_set():
                 break
-            self._wake.wait(self.pause())
+            pause = self.pause()
+            if not self._wake.is_set():
+                self.idle.set()
+            self._wake.wait(pause)
+            self.idle.clear()
 
     def _listen(self) -> None:
         """On PostgreSQL: LISTEN kmop_wake on a connection of its own and poke the timer thread on each
@@ -129,10 +137,12 @@ class Worker:
                 with psycopg.connect(dsn, autocommit=True) as conn:
                     conn.execute(f"LISTEN {wakeups.CHANNEL}")
                     self._wake.set()  # what was written while nobody listened: look now
+                    self.listening.set()
                     while not self._stopping.is_set():
                         for _ in conn.notifies(timeout=0.5):
                             self._wake.set()
             except Exception:
+                self.listening.clear()
                 if self._stopping.is_set():
                     return
                 log.warning(

@@ -142,3 +142,34 @@ def test_a_broken_instance_in_a_lot_holds_up_no_other(engine: Engine, deploy: An
         ).all()
     assert statuses == ["completed", "waiting", "completed"]
     assert sorted(fired) == [ids[0], ids[2]]  # each once; the broken one untouched
+
+
+@pytest.mark.postgres
+def test_a_sleeping_worker_is_woken_by_a_commit_in_another_process(pg_url: str) -> None:
+    """Two engines on one database are two processes as far as the worker can tell: the in-process word
+    does not pass between them, only PostgreSQL's NOTIFY does. The worker sleeps a whole minute unless
+    woken."""
+    import time
+
+    worker_engine = make_engine(pg_url, worker_poll_seconds=60.0)
+    other = make_engine(pg_url)
+    worker = Worker(worker_engine)
+    try:
+        with other.transaction() as session:
+            other.deploy(session, [_data("one_timer.bpmn")])
+        worker.start()
+        assert worker.listening.wait(30)
+        deadline = time.monotonic() + 30
+        while not worker.idle.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert worker.idle.is_set()
+        asleep = worker.sweeps
+        with other.transaction() as session:
+            other.start(session, "one_timer", {"wait_for": "PT1M"})
+        while worker.sweeps == asleep and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert worker.sweeps > asleep  # woken long before its minute was up
+    finally:
+        worker.stop()
+        worker_engine.close()
+        other.close()
