@@ -20,7 +20,7 @@ PASSWORD = "geheim-123"
 
 
 @pytest.fixture
-def app(engine: Engine) -> Iterator[Flask]:
+def app(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     with engine.transaction() as db:
         engine.deploy(db, [PROJECT_ROOT / "bpmn"])
         acme = people.create_organisation(db, "Acme Opleidingen BV", "provider", "0566988259")
@@ -35,7 +35,10 @@ def app(engine: Engine) -> Iterator[Flask]:
             ("an.vlaio", vlaio, ("vlaio",)),
         ):
             _create_person(db, username, org, roles)
-    app = create_app({"TESTING": True, "SECRET_KEY": "test"}, engine=engine)
+    # Try-outs in a folder of this test's own: the default (instance/tryouts) is shared by every xdist
+    # worker, and one worker's try-out of the same analyst and process would discard another's database.
+    tryouts = tmp_path_factory.mktemp("tryouts")
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "KMOP_TRYOUT_DIR": str(tryouts)}, engine=engine)
     yield app
 
 
