@@ -508,7 +508,10 @@ def _copy_schema(root: Path, target: Path) -> None:
             if stale != template:
                 stale.unlink(missing_ok=True)
         for leftover in root.glob("_building-*"):
-            leftover.unlink(missing_ok=True)
+            # Another process may be building its own copy right now: only an old leftover is removed.
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - leftover.stat().st_mtime > 3600:
+                    leftover.unlink(missing_ok=True)
     with (
         contextlib.closing(sqlite3.connect(template)) as src,
         contextlib.closing(sqlite3.connect(target)) as dst,
