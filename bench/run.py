@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     ap.add_argument(
         "--only",
-        choices=("lists", "monitor", "http", "throughput"),
+        choices=("lists", "monitor", "http", "throughput", "timers", "mi"),
         help="run this section alone (no summary)",
     )
     args = ap.parse_args(argv)
@@ -162,9 +162,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _section(name: str, args: argparse.Namespace, dbs: Databases, fig: dict[str, Any]) -> None:
-    """Section 5 (the lists), 6 (the monitor, PostgreSQL only) or 7 (HTTP) into ``fig``."""
+    """One section alone into ``fig``: throughput, timers (steady and burst), mi (data-heavy
+    multi-instance), 5 (the lists), 6 (the monitor, PostgreSQL only) or 7 (HTTP)."""
     if name == "throughput":
         throughput_section(dbs, QUICK if args.quick else DEFAULT, args.pg, fig)
+        return
+    if name == "timers":
+        sizes = QUICK if args.quick else DEFAULT
+        if args.timers:
+            sizes = Sizes(**{**sizes.__dict__, "timers": args.timers})
+        fig["trickle"] = {"sqlite": trickle(dbs, dbs.sqlite("trickle"), sizes)}
+        print_trickle("SQLite", fig["trickle"]["sqlite"])
+        if args.pg:
+            fig["trickle"]["postgres"] = trickle(dbs, dbs.postgres("trickle"), sizes)
+            print_trickle("PostgreSQL", fig["trickle"]["postgres"])
+        fig["timers"] = timers(dbs, sizes, pg=args.pg)
+        print_timers(fig["timers"])
+        return
+    if name == "mi":
+        sizes = QUICK if args.quick else DEFAULT
+        fig["mi_storage"] = {"sqlite": mi_storage(dbs, dbs.sqlite("mi_storage"), sizes)}
+        print_mi_storage("SQLite", fig["mi_storage"]["sqlite"])
+        if args.pg:
+            fig["mi_storage"]["postgres"] = mi_storage(dbs, dbs.postgres("mi_storage"), sizes)
+            print_mi_storage("PostgreSQL", fig["mi_storage"]["postgres"])
         return
     if name == "http":
         fig["http"] = {"sqlite": http_overhead(dbs, dbs.sqlite("http"), args.quick)}

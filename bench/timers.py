@@ -69,11 +69,9 @@ def _set_up(eng: Any, n: int, due: datetime, prefix: str, batch: int, spacing_s:
     return took
 
 
-def raw_fire_rate(n: int) -> dict[str, Any]:
-    """Raw SpiffWorkflow, kmop's sandbox: ``n`` timer_wait workflows waiting at their timer are fired after
-    it fell due (``refresh_waiting_tasks`` + ``do_engine_steps``), in memory, and durably: restored with
-    the library's own serializer, fired and serialized again (what any engine that keeps its instances
-    must at least do, here without a database)."""
+def _raw_waiting(n: int) -> tuple[Any, Any, list[Any], datetime]:
+    """``n`` raw timer_wait workflows (kmop's sandbox) waiting at their timer, due at one moment: the
+    serializer, the script engine, the workflows and that moment."""
     from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
     from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
     from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -97,6 +95,17 @@ def raw_fire_rate(n: int) -> dict[str, Any]:
             wf.do_engine_steps()
             workflows.append(wf)
     serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+    return serializer, script_engine, workflows, due
+
+
+def raw_fire_rate(n: int) -> dict[str, Any]:
+    """Raw SpiffWorkflow, kmop's sandbox: ``n`` timer_wait workflows waiting at their timer are fired after
+    it fell due (``refresh_waiting_tasks`` + ``do_engine_steps``), in memory, and durably: restored with
+    the library's own serializer, fired and serialized again (what any engine that keeps its instances
+    must at least do, here without a database)."""
+    from engine import clock
+
+    serializer, script_engine, workflows, due = _raw_waiting(n)
     stored = [serializer.serialize_json(wf) for wf in workflows]
     with clock.using(StillClock(due + timedelta(seconds=1))):
         started = time.perf_counter()
@@ -123,6 +132,49 @@ def raw_fire_rate(n: int) -> dict[str, Any]:
         "durable_per_s": n / durable,
         "durable_ms_per_timer": durable / n * 1000,
     }
+
+
+def raw_db_fire_rate(url: str, n: int, lot: int = 20) -> dict[str, Any]:
+    """The least any engine keeping its instances in a database must do for the same step, with raw
+    SpiffWorkflow: ``n`` serialized timer_wait workflows in one table (id, state); per ``lot`` of them in
+    one transaction: read and lock their rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), restore each,
+    fire its timer, serialize it, write the rows back, commit. No history, no task list, no wake-up
+    table, no monitor: the floor under kmop's figure on the same database."""
+    from sqlalchemy import Column, Integer, MetaData, Table, Text, bindparam, create_engine
+
+    from engine import clock
+
+    serializer, script_engine, workflows, due = _raw_waiting(n)
+    table = Table("raw_state", MetaData(), Column("id", Integer, primary_key=True), Column("state", Text))
+    db = create_engine(url)
+    try:
+        table.create(db)
+        with db.begin() as conn:
+            rows = [{"id": i, "state": serializer.serialize_json(w)} for i, w in enumerate(workflows)]
+            conn.execute(table.insert(), rows)
+        read = select(table.c.id, table.c.state).where(table.c.id.in_(bindparam("ids", expanding=True)))
+        if db.dialect.name == "postgresql":
+            read = read.with_for_update(skip_locked=True)
+        write = table.update().where(table.c.id == bindparam("b_id")).values(state=bindparam("b_state"))
+        with clock.using(StillClock(due + timedelta(seconds=1))):
+            started = time.perf_counter()
+            for first in range(0, n, lot):
+                with db.begin() as conn:
+                    rows = conn.execute(read, {"ids": list(range(first, min(n, first + lot)))}).all()
+                    out = []
+                    for row_id, text in rows:
+                        wf = serializer.deserialize_json(text)
+                        wf.script_engine = script_engine
+                        wf.refresh_waiting_tasks()
+                        wf.do_engine_steps()
+                        if not wf.completed:
+                            raise AssertionError("a raw timer_wait workflow (database) did not complete")
+                        out.append({"b_id": row_id, "b_state": serializer.serialize_json(wf)})
+                    conn.execute(write, out)
+            took = time.perf_counter() - started
+    finally:
+        db.dispose()
+    return {"timers": n, "lot": lot, "per_s": n / took, "ms_per_timer": took / n * 1000}
 
 
 # ----------------------------------------------------------------------------- 4. a burst
@@ -263,9 +315,12 @@ def _fired(eng: Any, prefix: str, n: int, completed_query: Any) -> tuple[list[fl
 def timers(dbs: Databases, sizes: Sizes, pg: bool) -> dict[str, Any]:
     """The burst on SQLite (one worker) and, with ``pg``, on PostgreSQL with one and two worker
     processes; raw SpiffWorkflow's rate for the same step, and the ratios."""
-    out: dict[str, Any] = {"raw": raw_fire_rate(min(sizes.timers, 2000))}
+    raw_n = min(sizes.timers, 2000)
+    out: dict[str, Any] = {"raw": raw_fire_rate(raw_n)}
+    out["raw_db"] = {"sqlite": raw_db_fire_rate(dbs.sqlite("timers_raw"), raw_n)}
     out["sqlite"] = burst(dbs, dbs.sqlite("timers"), sizes, workers=1, processes=False)
     if pg:
+        out["raw_db"]["postgres"] = raw_db_fire_rate(dbs.postgres("timers_raw"), raw_n)
         out["postgres"] = burst(dbs, dbs.postgres("timers1"), sizes, workers=1, processes=True)
         out["postgres_2"] = burst(dbs, dbs.postgres("timers2"), sizes, workers=2, processes=True)
     raw = out["raw"]["per_s"]
@@ -274,6 +329,8 @@ def timers(dbs: Databases, sizes: Sizes, pg: bool) -> dict[str, Any]:
         if key in out:
             out[key]["ratio_to_raw"] = out[key]["timers_per_s"] / raw
             out[key]["ratio_to_durable"] = out[key]["timers_per_s"] / durable
+            floor = out["raw_db"]["sqlite" if key == "sqlite" else "postgres"]["per_s"]
+            out[key]["ratio_to_raw_db"] = out[key]["timers_per_s"] / floor
     if pg:
         out["two_to_one"] = out["postgres_2"]["timers_per_s"] / out["postgres"]["timers_per_s"]
     return out
@@ -290,6 +347,12 @@ def print_timers(f: dict[str, Any]) -> None:
         f" serializer, fired and serialized again: {raw['durable_per_s']:.0f}/s"
         f" ({raw['durable_ms_per_timer']:.2f} ms each)"
     )
+    for backend, d in f.get("raw_db", {}).items():
+        say(
+            f"   raw SpiffWorkflow kept in a one-table {'SQLite' if backend == 'sqlite' else 'PostgreSQL'}"
+            f" database (read and lock {d['lot']} rows, restore, fire, serialize, write back, commit):"
+            f" {d['per_s']:.0f}/s ({d['ms_per_timer']:.2f} ms each)"
+        )
     titles = {
         "sqlite": "SQLite, one in-process worker",
         "postgres": "PostgreSQL, one worker process",
@@ -301,7 +364,8 @@ def print_timers(f: dict[str, Any]) -> None:
             continue
         say(
             f"   {title}: {d['timers_per_s']:.0f} timers/s = {d['ratio_to_raw']:.2f} of raw in memory,"
-            f" {d['ratio_to_durable']:.2f} of raw restored and stored; drained in"
+            f" {d['ratio_to_durable']:.2f} of raw restored and stored,"
+            f" {d['ratio_to_raw_db']:.2f} of raw kept in the same database; drained in"
             f" {d['drain_s']:.1f} s; lateness p50 {d['late_p50_s']:.2f} s, p99 {d['late_p99_s']:.2f} s;"
             f" woken per worker {d['woken_per_worker']}; exactly once: {'YES' if d['exactly_once'] else 'NO'}"
             f" (set-up {d['setup_s']:.0f} s, on a still clock)"

@@ -263,46 +263,51 @@ def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime, fresh:
                 )
             )
 
+    # An instance that ended in this run keeps no timer or subscription: ``clear`` deletes them all in two
+    # statements, so they are neither read nor deleted one by one here (what it waited at is closed below).
+    ended = wf.completed and not fresh
     stored_timers: Any = (
         []
-        if fresh
+        if fresh or ended
         else session.scalars(select(WakeUp).where(WakeUp.instance_id == inst.id, WakeUp.kind == "timer"))
     )
     stored_timers = list(stored_timers)
     began.update(w.task_id for w in stored_timers)
-    _replace_rows(
-        session,
-        {(w.task_id, w.due_at): w for w in stored_timers},
-        {(t.task_id, t.due_at): t for t in timers.values()},
-        lambda t: WakeUp(
-            instance_id=inst.id,
-            task_id=t.task_id,
-            element_id=t.element_id,
-            kind="timer",
-            due_at=t.due_at,
-        ),
-    )
+    if not ended:
+        _replace_rows(
+            session,
+            {(w.task_id, w.due_at): w for w in stored_timers},
+            {(t.task_id, t.due_at): t for t in timers.values()},
+            lambda t: WakeUp(
+                instance_id=inst.id,
+                task_id=t.task_id,
+                element_id=t.element_id,
+                kind="timer",
+                due_at=t.due_at,
+            ),
+        )
     messages = waiting_messages(wf)
     stored_subs: Any = (
         []
-        if fresh
+        if fresh or ended
         else session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == inst.id))
     )
     stored_subs = list(stored_subs)
     began.update(sub.task_id for sub in stored_subs)
-    _replace_rows(
-        session,
-        {(s.task_id, s.message_name, s.correlation_key): s for s in stored_subs},
-        {(m.task_id, m.name, inst.business_key): m for m in messages},
-        lambda m: MessageSubscription(
-            instance_id=inst.id,
-            task_id=m.task_id,
-            element_id=m.element_id,
-            message_name=m.name,
-            correlation_key=inst.business_key,
-            created_at=now,
-        ),
-    )
+    if not ended:
+        _replace_rows(
+            session,
+            {(s.task_id, s.message_name, s.correlation_key): s for s in stored_subs},
+            {(m.task_id, m.name, inst.business_key): m for m in messages},
+            lambda m: MessageSubscription(
+                instance_id=inst.id,
+                task_id=m.task_id,
+                element_id=m.element_id,
+                message_name=m.name,
+                correlation_key=inst.business_key,
+                created_at=now,
+            ),
+        )
     waits = {tid: ("task", element_id(t)) for tid, t in ready.items()}
     waits.update({t.task_id: ("timer", t.element_id) for t in timers.values() if t.task_id not in waits})
     waits.update({m.task_id: ("message", m.element_id) for m in messages if m.task_id not in waits})

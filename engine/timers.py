@@ -33,6 +33,8 @@ WORKER_NAME = f"worker:{socket.gethostname()}:{os.getpid()}"  # the history says
 
 def _wake_action(run: runner.Run) -> None:
     runner.fire_timers(run)  # each at its own due time, before the retries that fell due by now
+    if run.inst.status == "waiting":
+        return  # a service retry keeps its instance running (or in error): a waiting one has none
     due_retries = run.session.scalars(
         select(WakeUp).where(
             WakeUp.instance_id == run.inst.id, WakeUp.kind == "retry", WakeUp.due_at <= run.now
