@@ -217,10 +217,18 @@ class Waiting:
         return sorted({*self.tasks, *self.timers, *self.messages})
 
 
-def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime, fresh: bool = False) -> Waiting:
+def sync(
+    session: Session,
+    inst: ProcessInstance,
+    wf: Any,
+    now: datetime,
+    fresh: bool = False,
+    later: list[Any] | None = None,
+) -> Waiting:
     """Bring user_task, wake_up (timers) and message_subscription in line with the workflow.
 
-    ``fresh``: the instance was created in this run, so nothing is stored for it yet.
+    ``fresh``: the instance was created in this run, so nothing is stored for it yet. ``later``: where to
+    put the statement that closes the stays that ended, for the caller to execute with the save.
     """
     timers = {t.task_id: t for t in waiting_timers(wf)}
     ready = {str(t.id): t for t in all_tasks(wf) if t.state == TaskState.READY and t.task_spec.manual}
@@ -311,7 +319,7 @@ def sync(session: Session, inst: ProcessInstance, wf: Any, now: datetime, fresh:
     waits = {tid: ("task", element_id(t)) for tid, t in ready.items()}
     waits.update({t.task_id: ("timer", t.element_id) for t in timers.values() if t.task_id not in waits})
     waits.update({m.task_id: ("message", m.element_id) for m in messages if m.task_id not in waits})
-    _keep_stays(session, inst, wf, began, waits, now, fresh)
+    _keep_stays(session, inst, wf, began, waits, now, fresh, later)
     return Waiting(
         tuple(element_id(t) for t in ready.values()),
         tuple(t.element_id for t in timers.values()),
@@ -363,9 +371,11 @@ def _keep_stays(
     waits: dict[str, tuple[str, str]],
     now: datetime,
     fresh: bool,
+    later: list[Any] | None = None,
 ) -> None:
     """Open a stay for each wait that began in this run and close the open ones that ended (two statements
-    at most): the monitor's heatmap reads them. ``began``: the waits stored before this run."""
+    at most; the closing one goes in ``later`` when given): the monitor's heatmap reads them. ``began``:
+    the waits stored before this run."""
     opened = [
         _stay_row(inst, wf, tid, kind, element, now)
         for tid, (kind, element) in waits.items()
@@ -380,7 +390,11 @@ def _keep_stays(
         ended.append(_STAY_TABLE.c.task_id.not_in(list(waits)))
     at = literal(now, _STAY_TABLE.c.left_at.type)
     seconds = seconds_between(session, _STAY_TABLE.c.entered_at, at)
-    session.connection().execute(_STAY_TABLE.update().where(*ended).values(left_at=now, seconds=seconds))
+    close = _STAY_TABLE.update().where(*ended).values(left_at=now, seconds=seconds)
+    if later is not None:
+        later.append(close)
+    else:
+        session.connection().execute(close)
 
 
 def _replace_rows(
@@ -395,7 +409,16 @@ def _replace_rows(
             session.add(make(item))
 
 
-def clear(session: Session, instance_id: int) -> None:
-    """Drop every waiting projection of an instance that ended or was cancelled."""
-    session.execute(delete(WakeUp).where(WakeUp.instance_id == instance_id))
-    session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == instance_id))
+_WAKE_UP_TABLE: Table = WakeUp.__table__  # type: ignore[assignment]
+_SUBSCRIPTION_TABLE: Table = MessageSubscription.__table__  # type: ignore[assignment]
+
+
+def clear(session: Session, instance_id: int, later: list[Any] | None = None) -> None:
+    """Drop every waiting projection of an instance that ended or was cancelled (in ``later`` when given:
+    the caller executes the statements with the instance's save)."""
+    if later is None:
+        session.execute(delete(WakeUp).where(WakeUp.instance_id == instance_id))
+        session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == instance_id))
+        return
+    later.append(_WAKE_UP_TABLE.delete().where(_WAKE_UP_TABLE.c.instance_id == instance_id))
+    later.append(_SUBSCRIPTION_TABLE.delete().where(_SUBSCRIPTION_TABLE.c.instance_id == instance_id))

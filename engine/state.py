@@ -158,14 +158,16 @@ def save(
     wf: BpmnWorkflow,
     loaded: LoadedState,
     spec_changes: Changes | None = None,
+    later: list[Any] | None = None,
 ) -> tuple[str, int]:
     """Write the rows that changed; return the new skeleton text and how many task rows were written.
 
     A completed workflow never changes again: it is kept as one document (the skeleton with its tasks
-    embedded), and its task rows, if any, are dropped.
+    embedded), and its task rows, if any, are dropped (by a statement put in ``later`` when given: the
+    caller executes it with the instance's save).
     """
     if wf.completed:
-        return _save_completed(session, instance_id, wf, loaded, spec_changes)
+        return _save_completed(session, instance_id, wf, loaded, spec_changes, later)
     values = loaded.values
     skeleton_refs: set[str] = set()
     _REGISTRY._encoder_mode = True
@@ -226,7 +228,12 @@ def save(
 
 
 def _save_completed(
-    session: Session, instance_id: int, wf: BpmnWorkflow, loaded: LoadedState, spec_changes: Changes | None
+    session: Session,
+    instance_id: int,
+    wf: BpmnWorkflow,
+    loaded: LoadedState,
+    spec_changes: Changes | None,
+    later: list[Any] | None,
 ) -> tuple[str, int]:
     values = loaded.values
     refs: set[str] = set()
@@ -247,7 +254,11 @@ def _save_completed(
         nodes = ",".join(f'"{key}":{values.bodies[key]}' for key in sorted(live))
         text = text[:-1] + ',"values":{' + nodes + "}}"
     if loaded.bodies or values.stored:
-        session.execute(delete(InstanceTaskState).where(InstanceTaskState.instance_id == instance_id))
+        drop = _TASK_TABLE.delete().where(_TASK_TABLE.c.instance_id == instance_id)
+        if later is not None:
+            later.append(drop)
+        else:
+            session.connection().execute(drop)
     dropped = len(loaded.bodies) + len(values.stored)
     loaded.bodies.clear()
     loaded.marks.clear()

@@ -7,18 +7,34 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, func, select, text
 
+from engine import clock
 from engine import db as engine_db
 from engine.api import Engine
 from engine.config import Settings
+from engine.models import ElementStay, MessageSubscription, ProcessInstance, WakeUp
 from tests.conftest import REPLAY, make_engine
 
 TEN_TASKS = Path(__file__).resolve().parents[2] / "bench" / "data" / "ten_tasks.bpmn"
+TIMER_WAIT = TEN_TASKS.with_name("timer_wait.bpmn")
+
+
+class At:
+    """A clock standing at one moment."""
+
+    simulated = False
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
 
 
 class Statements:
@@ -40,9 +56,10 @@ class Statements:
     def _statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         words = statement.replace("(", " ").split()
         verbs = [
-            " ".join(words[i : i + (3 if w == "INSERT" else 2)])
+            " ".join(words[i : i + (3 if w in ("INSERT", "DELETE") else 2)])
             for i, w in enumerate(words)
-            if w in ("INSERT", "UPDATE") or (w == "SELECT" and words[0] != "WITH")
+            if (w in ("INSERT", "UPDATE", "DELETE") and words[i - 1] != "FOR")
+            or (w == "SELECT" and words[0] != "WITH")
         ]
         self.seen.append(" + ".join(verbs) if verbs else words[0])
 
@@ -124,3 +141,51 @@ def test_a_pooled_connection_the_server_ended_is_replaced(pg_url: str) -> None:
         assert after != before
     finally:
         eng.close()
+
+
+def test_a_lot_of_due_timers_that_end_their_instances_costs_three_statements_each(
+    system_engine: Engine,
+) -> None:
+    """The worker claims due instances a lot at a time; each one woken is read, its open tasks looked up,
+    and saved. On PostgreSQL the save carries its history and the deletes of its wake-up, subscriptions
+    and task rows and the closing of its stays; on SQLite those run on their own. Nothing is left behind."""
+    engine = system_engine
+    due = datetime(2030, 1, 1, tzinfo=UTC)
+    with engine.transaction() as session:
+        engine.deploy(session, [TIMER_WAIT])
+    with clock.using(At(due - timedelta(hours=1))), engine.transaction() as session:
+        ids = [engine.start(session, "timer_wait", {"due_at": due.isoformat()}).id for _ in range(5)]
+    counted = Statements(engine)
+    with clock.using(At(due + timedelta(seconds=1))):
+        assert engine.fire_due() == 5
+    # the lot: those of the due instances still due and free, locked in one statement
+    claim = counted.seen.index("SELECT process_instance.id + SELECT wake_up.id")
+    per_instance = counted.seen[claim + 1 :]
+    if engine.db.dialect.name == "postgresql":
+        one = [
+            "SELECT process_instance.id,",
+            "SELECT user_task.id,",
+            "INSERT INTO history + DELETE FROM instance_task_state + UPDATE element_stay"
+            " + DELETE FROM wake_up + DELETE FROM message_subscription + UPDATE process_instance",
+        ]
+    else:
+        one = [
+            "SELECT process_instance.id,",
+            "DELETE FROM instance_task_state",
+            "SELECT user_task.id,",
+            "UPDATE element_stay",
+            "DELETE FROM wake_up",
+            "DELETE FROM message_subscription",
+            "INSERT INTO history",
+            "UPDATE process_instance",
+        ]
+    assert per_instance[: len(one) * 5] == one * 5
+    with engine.transaction(write=False) as session:
+        statuses = session.scalars(select(ProcessInstance.status).where(ProcessInstance.id.in_(ids))).all()
+        assert statuses == ["completed"] * 5
+        assert session.scalar(select(func.count()).select_from(WakeUp)) == 0
+        assert session.scalar(select(func.count()).select_from(MessageSubscription)) == 0
+        open_stays = select(func.count()).select_from(ElementStay).where(ElementStay.left_at.is_(None))
+        assert session.scalar(open_stays) == 0
+        closed = session.scalars(select(ElementStay.seconds).where(ElementStay.instance_id.in_(ids))).all()
+        assert len(closed) == 5 and all(s is not None and s >= 3600 for s in closed)
