@@ -155,8 +155,19 @@ def begin_write(session: Session) -> None:
         session.connection(execution_options={"kmop_write": True})
 
 
+CLAIMED = "kmop_claimed"  # session.info: instances this transaction locked and read already, by id
+
+
 def lock_instance(session: Session, instance_id: int, skip_locked: bool = False) -> ProcessInstance | None:
-    """Take the instance's write lock; with ``skip_locked``, return None when another run holds it."""
+    """Take the instance's write lock; with ``skip_locked``, return None when another run holds it.
+
+    An instance this transaction has just locked and read with others (a worker's lot of due instances,
+    see ``timers.claim_many``) is taken from there once, without asking again."""
+    claimed = session.info.get(CLAIMED)
+    if claimed:
+        inst: ProcessInstance | None = claimed.pop(instance_id, None)
+        if inst is not None:
+            return inst
     begin_write(session)
     stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id)
     stmt = stmt.with_for_update(skip_locked=skip_locked).execution_options(populate_existing=True)

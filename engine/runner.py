@@ -25,6 +25,7 @@ from .errors import Conflict, InstanceEnded, NotFound
 from .failures import on_failure
 from .models import ProcessInstance, ProcessVersion
 from .run import (
+    CLAIMED,
     ENDED,
     READ_ONLY,
     Action,
@@ -39,6 +40,7 @@ from .run import (
 from .saving import INSERT_INSTANCE, finish, record_completed, reindex
 
 __all__ = [
+    "CLAIMED",
     "ENDED",
     "READ_ONLY",
     "Action",
