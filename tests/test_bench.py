@@ -16,6 +16,8 @@ def test_quick_benchmark_runs_and_every_timer_fires_once() -> None:
     trickle = figures["trickle"]["sqlite"]
     assert trickle["exactly_once"] is True and trickle["fired"] == trickle["timers"]
     assert figures["timers"]["raw"]["timers"] > 0
+    assert figures["timers"]["raw_db"]["sqlite"]["timers"] == 40  # the floor: raw SpiffWorkflow in a table
+    assert any("raw SpiffWorkflow kept in a one-table database" in line for line in figures["summary_table"])
 
 
 def test_shared_bench_code_imports_no_section_module() -> None:
