@@ -147,8 +147,9 @@ def test_a_lot_of_due_timers_that_end_their_instances_costs_two_statements_each(
     system_engine: Engine,
 ) -> None:
     """The worker locks and reads due instances a lot at a time, in one statement; then each one woken has
-    its open tasks looked up, and is saved. On PostgreSQL the save carries its history and the deletes of its wake-up, subscriptions
-    and task rows and the closing of its stays; on SQLite those run on their own. Nothing is left behind."""
+    its open tasks looked up, and is saved. On PostgreSQL the save carries its history, the deletes of its
+    wake-up, subscriptions and task rows and the closing of its stays; on SQLite those run on their own.
+    Nothing is left behind."""
     engine = system_engine
     due = datetime(2030, 1, 1, tzinfo=UTC)
     with engine.transaction() as session:
