@@ -61,6 +61,13 @@ def summary_table(fig: dict[str, Any], sizes: Sizes) -> list[str]:
         f"| ratio kmop (1/tx) / raw sandboxed (same phase) | {ratio(thr, 'kmop_1_per_tx', raw)} |"
         f" {ratio(pg, 'kmop_1_per_tx', pg_raw or raw)} |",
     ]
+    if "raw_stored_1_per_tx" in raw:
+        lines.append(
+            "| raw SpiffWorkflow kept in a one-table database, 1 per transaction (its ratio to raw sandboxed)"
+            f" | {rate(raw, 'raw_stored_1_per_tx')} ({ratio(raw, 'raw_stored_1_per_tx', raw)}) |"
+            f" {rate(pg_raw, 'raw_stored_1_per_tx')}"
+            f" ({ratio(pg_raw, 'raw_stored_1_per_tx', pg_raw or raw)}) |"
+        )
     st = fig["storage"]
     labels = (("ten_tasks", "completed ten_tasks"), ("user_wait", "instance waiting at a user task"))
     for key, label in labels:

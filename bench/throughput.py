@@ -43,6 +43,41 @@ def raw_runner(sandboxed: bool) -> Callable[[int], None]:
     return run
 
 
+def raw_stored_runner(url: str) -> Callable[[int], None]:
+    """Raw SpiffWorkflow (kmop's sandbox) kept in a one-table database of the same kind, one instance per
+    transaction: run it, serialize it with the library's serializer, INSERT the text, commit. The least
+    any engine that keeps its instances must do per instance, with no history, task list or index."""
+    from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+    from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+    from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine
+
+    table = Table("raw_state", MetaData(), Column("id", Integer, primary_key=True), Column("state", Text))
+    db = create_engine(url)
+    table.create(db, checkfirst=True)
+    serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+    spec, subs = raw_spec()
+    from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+    from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+    from SpiffWorkflow.util.task import TaskState
+
+    from engine.sandbox import SandboxedEnvironment
+
+    script_engine = PythonScriptEngine(environment=SandboxedEnvironment())
+    insert = table.insert()
+
+    def run(n: int) -> None:
+        for i in range(n):
+            wf = BpmnWorkflow(spec, subs, script_engine=script_engine)
+            wf.get_tasks(state=TaskState.READY)[0].data.update({"n": i})
+            wf.do_engine_steps()
+            if not wf.completed:
+                raise AssertionError("raw ten_tasks instance did not complete")
+            with db.begin() as conn:
+                conn.execute(insert, {"state": serializer.serialize_json(wf)})
+
+    return run
+
+
 def measure_rates(runners: dict[str, Callable[[int], None]], sizes: Sizes) -> dict[str, dict[str, Any]]:
     """Warm every runner up, then interleave rounds (so load drift hits all alike); medians of rates."""
     for run in runners.values():
@@ -70,6 +105,7 @@ def throughput(dbs: Databases, url: str, sizes: Sizes, with_raw: bool = True) ->
     if with_raw:
         runners["raw_default"] = raw_runner(sandboxed=False)
         runners["raw_sandboxed"] = raw_runner(sandboxed=True)
+        runners["raw_stored_1_per_tx"] = raw_stored_runner(url)
     runners["kmop_1_per_tx"] = kmop_runner(eng, 1)
     runners[f"kmop_{sizes.batch}_per_tx"] = kmop_runner(eng, sizes.batch)
     result = measure_rates(runners, sizes)
@@ -102,6 +138,13 @@ def print_throughput(title: str, res: dict[str, Any], raw: dict[str, Any], sizes
         say(
             f"   ratio {label}/raw_sandboxed = {res[label]['per_s'] / sandboxed:.2f}   "
             f"(/raw_default = {res[label]['per_s'] / raw['raw_default']['per_s']:.2f})"
+        )
+    if "raw_stored_1_per_tx" in raw and "kmop_1_per_tx" in res:
+        stored = raw["raw_stored_1_per_tx"]["per_s"]
+        say(
+            "   raw kept in the same database, one per transaction:"
+            f" {stored / sandboxed:.2f} of raw in memory;"
+            f" kmop_1_per_tx / raw_stored_1_per_tx = {res['kmop_1_per_tx']['per_s'] / stored:.2f}"
         )
 
 
