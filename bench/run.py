@@ -1,11 +1,11 @@
 """Benchmark kmop against raw SpiffWorkflow: throughput, storage, save cost, timer lateness.
 
-Run ``.venv/bin/python -m bench.run`` (about 3-5 minutes on a 2-core machine), ``--quick`` for a smoke run
-of a few seconds, ``--pg`` to add PostgreSQL figures (timers drained by one and by two worker processes),
-``--json PATH`` to also write the figures, ``--profile`` to print where the kmop start path spends time.
-With ``--pg``, section 6 builds 100,000 cases for the monitor (``--monitor N`` for another size, e.g. 5000
-for a quick look); ``--only lists``, ``--only monitor`` or ``--only http`` runs that section alone, without
-the summary.
+Run ``.venv/bin/python -m bench.run`` (about 5 minutes on a 2-core machine; with ``--pg`` 13-16 minutes, also
+while the test suite runs), ``--quick`` for a smoke run of a few seconds, ``--pg`` to add PostgreSQL figures
+(timers drained by one and by two worker processes), ``--json PATH`` to also write the figures,
+``--profile`` to print where the kmop start path spends time. With ``--pg``, section 6 builds 100,000
+cases for the monitor (``--monitor N`` for another size, e.g. 5000 for a quick look); ``--only
+throughput|timers|mi|http|lists|monitor`` runs that section alone, without the summary.
 
 Everything goes through kmop's own code paths (the ``Engine`` facade and ``engine.worker.Worker``). Each
 section uses a fresh database: SQLite files in a temporary directory, and on PostgreSQL databases named
