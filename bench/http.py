@@ -3,7 +3,8 @@
 The flow (``bench/data/http_flow.bpmn``): start, 8 script tasks, a user task, completed. In-process it is
 the engine's work alone: three transactions through the ``Engine`` facade, as the web opens them (start
 and complete write, the task list reads). Through HTTP it is the API's three calls to a ``kmop serve``
-subprocess with a staff token, over one keep-alive connection (``http.client``):
+subprocess (werkzeug's threaded server, the embedded default), and the same to gunicorn as production
+runs it, with a staff token, over one keep-alive connection each (``http.client``):
 ``POST /processes/http_flow/instances``, ``GET /tasks?case=…``, ``POST /tasks/<id>/complete``. The two
 take turns flow by flow, on the same database; the ratio HTTP / in-process is the figure to watch. The
 server's own time per call (from the request's first ``before_request`` to its response, read from its
@@ -168,6 +169,36 @@ def server(url: str, log: Path) -> Iterator[int]:
             proc.wait()
 
 
+@contextlib.contextmanager
+def gunicorn(url: str, log: Path) -> Iterator[int]:
+    """The production server: gunicorn (``web:create_app()``, one worker with 4 threads, keep-alive) on
+    ``url`` on a free port, in a subprocess; stopped at the end."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "KMOP_DATABASE_URL": url,
+        "KMOP_CLOCK": "system",
+        "KMOP_SECRET_KEY": "bench-secret-key",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    command = [
+        sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
+        "--workers", "1", "--threads", "4", "web:create_app()",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_until_up(proc, port, log)
+        yield port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def _wait_until_up(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -212,12 +243,17 @@ def http_overhead(dbs: Databases, url: str, quick: bool = False) -> dict[str, An
     eng = dbs.engine(url)
     deploy(eng, FLOW)
     token = staff_token(eng)
-    with server(url, dbs.tmp / f"serve_{_free_port()}.log") as port:
+    with (
+        server(url, dbs.tmp / f"serve_{_free_port()}.log") as port,
+        gunicorn(url, dbs.tmp / f"gunicorn_{_free_port()}.log") as production,
+    ):
         client = Http(port, token)
+        behind_gunicorn = Http(production, token)
         try:
             runs: dict[str, Callable[[Record, int], None]] = {
                 "in_process": InProcess(eng).flow,
                 "http": client.flow,
+                "gunicorn": behind_gunicorn.flow,
             }
             calls: dict[str, Record] = {label: {c: [] for c in CALLS} for label in runs}
             for flow in runs.values():
@@ -237,6 +273,7 @@ def http_overhead(dbs: Databases, url: str, quick: bool = False) -> dict[str, An
             after = client.server_seconds()
         finally:
             client.close()
+            behind_gunicorn.close()
     return _figures(rounds, per_round, per_flow, calls, before, after)
 
 
@@ -261,6 +298,8 @@ def _figures(
         server_ms[c] = seconds * 1000 / count if count else float("nan")
     result["http"]["server_call_ms"] = server_ms
     result["ratio"] = result["http"]["ms_per_flow"] / result["in_process"]["ms_per_flow"]
+    if "gunicorn" in result:
+        result["ratio_gunicorn"] = result["gunicorn"]["ms_per_flow"] / result["in_process"]["ms_per_flow"]
     return result
 
 
@@ -280,3 +319,11 @@ def print_http(title: str, res: dict[str, Any]) -> None:
     say(f"   per flow     {inp['ms_per_flow']:8.2f} ms {web['ms_per_flow']:6.2f} ms")
     say(f"   rounds       in-process {inp['rounds_ms']}  HTTP {web['rounds_ms']}")
     say(f"   ratio HTTP / in-process = {res['ratio']:.2f}")
+    if "gunicorn" in res:
+        g = res["gunicorn"]
+        calls = ", ".join(f"{c} {g['call_ms'][c]:.2f} ms" for c in CALLS)
+        say(
+            "   the same calls to gunicorn (production: gthread, 1 worker, 4 threads):"
+            f" {g['ms_per_flow']:.2f} ms per flow ({calls});"
+            f" ratio gunicorn / in-process = {res['ratio_gunicorn']:.2f}"
+        )

@@ -134,10 +134,13 @@ def summary_table(fig: dict[str, Any], sizes: Sizes) -> list[str]:
     if web:
 
         def flow(d: dict[str, Any]) -> str:
-            return (
+            text = (
                 f"{d['http']['ms_per_flow']:.1f} / {d['in_process']['ms_per_flow']:.1f} ms, "
                 f"ratio {d['ratio']:.2f}"
             )
+            if "ratio_gunicorn" in d:
+                text += f" (gunicorn {d['gunicorn']['ms_per_flow']:.1f} ms, ratio {d['ratio_gunicorn']:.2f})"
+            return text
 
         lines.append(
             "| one flow (start, 8 scripts, user task): through HTTP / in-process, ratio |"
