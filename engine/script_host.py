@@ -18,9 +18,11 @@ a host is ``engine.host_process``, started as ``python -m engine.host_process ME
 
 from __future__ import annotations
 
+import ast
 import atexit
 import builtins
 import contextlib
+import functools
 import inspect
 import os
 import select
@@ -70,12 +72,14 @@ def run_in_host(
     """Evaluate (``op`` "eval") or execute ("exec") ``code`` in a script host; an executed script's
     ``context`` is replaced by what it left. The code's error is raised as an exception of its own type."""
     data_globals, provided = _split_helpers(helpers)
+    mentioned = mentioned_names(code, op)
+    sent = context if mentioned is None else {k: v for k, v in context.items() if k in mentioned}
     try:
         request = encode(
             {
                 "op": op,
                 "code": code,
-                "context": context,
+                "context": sent,
                 "external": external_context or {},
                 "data_globals": data_globals,
                 "provided": provided,
@@ -88,13 +92,47 @@ def run_in_host(
     if answer.get("ok"):
         if op == "eval":
             return answer["value"]
-        context.clear()
-        context.update(answer["context"])
+        _take_back(context, mentioned, answer["context"])
         return True
     if answer.get("partial") is not None:
-        context.clear()
-        context.update(answer["partial"])
+        _take_back(context, mentioned, answer["partial"])
     raise _error_of(answer)
+
+
+@functools.lru_cache(maxsize=2048)
+def mentioned_names(code: str, op: str = "exec") -> frozenset[str] | None:
+    """Every name ``code`` mentions (read, set or deleted anywhere in it), or None when it does not parse.
+
+    A script can reach the case's data only by name: ``globals``, ``locals``, ``vars``, ``dir``, ``eval``
+    and ``exec`` are refused (``engine.guards``). So a host gets only the variables the code mentions, and
+    a variable it never mentions stays as it is: the data crossing to a host no longer grows with all the
+    case holds (a multi-instance item's script got the whole, growing list before)."""
+    try:
+        tree = ast.parse(code, mode="eval" if op == "eval" else "exec")
+    except (SyntaxError, ValueError):  # the host compiles it again and reports the error
+        return None
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            names.update(node.names)
+    return frozenset(names)
+
+
+def _take_back(context: dict[str, Any], mentioned: frozenset[str] | None, left: dict[str, Any]) -> None:
+    """Make ``context`` what the script left: the variables it mentions as the host hands them back
+    (gone when it deleted them, new ones last), the others untouched, in their order."""
+    if mentioned is None:
+        context.clear()
+        context.update(left)
+        return
+    merged = {
+        k: left[k] if k in mentioned else v for k, v in context.items() if k not in mentioned or k in left
+    }
+    merged.update((k, v) for k, v in left.items() if k not in merged)
+    context.clear()
+    context.update(merged)
 
 
 def _split_helpers(helpers: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

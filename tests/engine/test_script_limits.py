@@ -173,3 +173,34 @@ def test_a_plain_script_whose_result_cannot_be_stored_leaves_the_data_as_it_was(
     with pytest.raises(SandboxError, match="nests deeper than 100"):
         SandboxedEnvironment().execute("n = 2\ndeep = [[deep]]", data)
     assert data["n"] == 1 and data["deep"] is deep
+
+
+def test_a_script_host_gets_only_the_variables_the_script_mentions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The data crossing to a host does not grow with everything the case holds: a variable the script
+    never mentions stays where it is (the very same object), one it deletes is gone, a new one comes last."""
+    import engine.script_host as script_host
+
+    sent: list[set[str]] = []
+    real_run = script_host.ScriptHosts.run
+
+    def run(self: Any, request: Any, timeout: float) -> Any:
+        sent.append(set(script_host.decode(request)["context"]))
+        return real_run(self, request, timeout)
+
+    monkeypatch.setattr(script_host.ScriptHosts, "run", run)
+    big = [{"number": i, "note": "x" * 200} for i in range(500)]
+    data: dict[str, Any] = {"a": 7, "big": big, "gone": 1, "kept": "k"}
+    SandboxedEnvironment().execute("label = 'case ' + str(a)\ndel gone\na = a + 1", data)
+    assert sent == [{"a", "gone"}]
+    assert data == {"a": 8, "big": big, "kept": "k", "label": "case 7"}
+    assert data["big"] is big and list(data) == ["a", "big", "kept", "label"]
+    assert script_host.mentioned_names("x = [i for i in items if i > n]") == {"x", "i", "items", "n"}
+    assert script_host.mentioned_names("x = (") is None  # the host reports the syntax error, with all data
+
+
+def test_a_failing_host_script_keeps_what_it_did_not_mention() -> None:
+    big = list(range(1000))
+    data: dict[str, Any] = {"a": 1, "big": big}
+    with pytest.raises(ZeroDivisionError):
+        SandboxedEnvironment().execute("b = str(a)\nc = 1 / 0", data)
+    assert data["big"] is big and data["a"] == 1
