@@ -18,10 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .blueprint import Blueprint
+from .datacopy import install as _install_data_copy
 from .deploy import DeployResult, deploy
 from .errors import NotFound
 from .models import DefinitionFile, ProcessVersion
 from .sources import SourceFile, read_sources
+
+_install_data_copy()  # before any workflow of these specs runs (engine.datacopy)
 
 __all__ = ["DeployResult", "SourceFile", "SpecCache", "deploy", "read_sources", "start_properties"]
 

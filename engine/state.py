@@ -32,8 +32,11 @@ from sqlalchemy.orm import Session
 
 from .blueprint import Blueprint, Changes
 from .clock import _ClockDatetime
+from .datacopy import install as _install_data_copy
 from .models import InstanceTaskState
 from .values import Values, refs_in
+
+_install_data_copy()  # task data crosses subprocess and data-object boundaries by json_copy
 
 _TASK_TABLE: Table = InstanceTaskState.__table__  # type: ignore[assignment]
 _UPDATE_TASK = (
