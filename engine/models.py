@@ -155,12 +155,16 @@ class InstanceAttribute(Base):
 
 
 class InstanceTaskState(Base):
+    """A running instance's tasks, one serialized task per row (``engine.state``). A row whose ``scope`` is
+    ``"#value"`` holds instead one large task-data value kept once by content (``engine.values``): its
+    ``task_id`` is the value's hash and its ``seq`` -1."""
+
     __tablename__ = "instance_task_state"
     instance_id: Mapped[int] = mapped_column(
         ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True
     )
     task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    scope: Mapped[str] = mapped_column(String(36))  # "" for the top workflow, else the subprocess id
+    scope: Mapped[str] = mapped_column(String(36))  # "" top workflow, else the subprocess id, or "#value"
     seq: Mapped[int]  # creation order: a task is restored after its parent
     body: Mapped[str] = mapped_column(Text)
 
