@@ -22,9 +22,11 @@ from .datacopy import install as _install_data_copy
 from .deploy import DeployResult, deploy
 from .errors import NotFound
 from .models import DefinitionFile, ProcessVersion
+from .readywalk import install as _install_ready_walk
 from .sources import SourceFile, read_sources
 
 _install_data_copy()  # before any workflow of these specs runs (engine.datacopy)
+_install_ready_walk()  # and finds its READY tasks without walking every task (engine.readywalk)
 
 __all__ = ["DeployResult", "SourceFile", "SpecCache", "deploy", "read_sources", "start_properties"]
 

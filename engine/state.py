@@ -34,9 +34,11 @@ from .blueprint import Blueprint, Changes
 from .clock import _ClockDatetime
 from .datacopy import install as _install_data_copy
 from .models import InstanceTaskState
+from .readywalk import install as _install_ready_walk
 from .values import Values, refs_in
 
-_install_data_copy()  # task data crosses subprocess and data-object boundaries by json_copy
+_install_data_copy()  # task data crosses subprocess and data-object boundaries by a pickle round trip
+_install_ready_walk()  # READY tasks found from the task dicts, in the iterator's order
 
 _TASK_TABLE: Table = InstanceTaskState.__table__  # type: ignore[assignment]
 _UPDATE_TASK = (

@@ -19,7 +19,11 @@ from typing import Any
 
 import pytest
 
-from engine.api import Engine
+# Every READY-task lookup is compared with SpiffWorkflow's own iterator (engine.readywalk), in this
+# process and in the kmop processes tests start; set before the engine is imported.
+os.environ.setdefault("KMOP_CHECK_WALK", "1")
+
+from engine.api import Engine  # noqa: E402
 from engine.config import Settings
 from engine.db import upgrade
 from engine.services import ServiceRegistry

@@ -1,5 +1,5 @@
 """``engine.datacopy``: the copy SpiffWorkflow makes of task data equals ``copy.deepcopy``'s and shares
-no container with the original."""
+no container with the original; what pickle cannot take is copied by ``deepcopy`` as before."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import datacopy
-from engine.datacopy import json_copy
+from engine.datacopy import data_copy
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -38,7 +38,7 @@ def containers(value: Any) -> list[Any]:
 @settings(max_examples=200, deadline=None)
 @given(JSON)
 def test_a_copy_equals_deepcopys_and_shares_no_container(value: Any) -> None:
-    copied = json_copy(value)
+    copied = data_copy(value)
     assert copied == copy.deepcopy(value)
     mine = {id(c) for c in containers(value)}
     assert not mine & {id(c) for c in containers(copied)}
@@ -48,7 +48,7 @@ def test_values_that_are_not_json_are_deep_copied_as_before() -> None:
     when = datetime(2026, 3, 5, 9, 30, tzinfo=UTC)
     value = {"at": when, "day": date(2026, 3, 5), "amount": Decimal("12.50"), "tags": {"a", "b"}}
     value["t"] = (1, [2])
-    copied = json_copy(value)
+    copied = data_copy(value)
     assert copied == value
     assert copied["tags"] is not value["tags"]
     assert copied["t"][1] is not value["t"][1]
@@ -57,14 +57,27 @@ def test_values_that_are_not_json_are_deep_copied_as_before() -> None:
 def test_a_value_that_contains_itself_is_copied_the_way_deepcopy_copies_it() -> None:
     loop: dict[str, Any] = {"name": "loop"}
     loop["self"] = loop
-    copied = json_copy(loop)
+    copied = data_copy(loop)
     assert copied is not loop
     assert copied["self"] is copied
 
 
+def test_what_pickle_cannot_take_is_deep_copied_as_before() -> None:
+    value = {"check": lambda x: x > 1, "items": [1, 2]}
+    copied = data_copy(value)
+    assert copied["check"] is value["check"]  # deepcopy keeps a function as it is
+    assert copied["items"] == [1, 2] and copied["items"] is not value["items"]
+
+
+def test_a_container_shared_inside_the_value_stays_shared_in_the_copy_as_with_deepcopy() -> None:
+    shared = [1, 2]
+    copied = data_copy({"a": shared, "b": shared})
+    assert copied["a"] is copied["b"] and copied["a"] is not shared
+
+
 def test_mutating_the_copy_leaves_the_original_alone() -> None:
     original = {"items": [{"n": 1, "tags": ["x"]}], "count": 1}
-    copied = json_copy(original)
+    copied = data_copy(original)
     copied["items"][0]["tags"].append("y")
     copied["items"].append({"n": 2})
     assert original == {"items": [{"n": 1, "tags": ["x"]}], "count": 1}
@@ -77,4 +90,4 @@ def test_spiffworkflow_copies_task_data_with_it() -> None:
 
     datacopy.install()  # idempotent: the engine installed it when it was imported
     for module in (subworkflow_task, data_spec, multiinstance_task):
-        assert module.deepcopy is json_copy  # type: ignore[attr-defined]
+        assert module.deepcopy is data_copy  # type: ignore[attr-defined]

@@ -1,0 +1,115 @@
+"""Find a workflow's READY tasks without walking every task of its tree.
+
+At every engine step SpiffWorkflow 3.2 asks each active workflow for its READY tasks
+(``get_tasks(state=READY)``), and its task iterator visits the whole tree, finished branches and every
+subprocess included, one Python generator step per task. In a multi-instance of 300 items whose items
+are subprocesses, the tree holds thousands of finished tasks, and those walks were about 40 % of the run.
+
+``ready_tasks`` answers the same question from the workflows' task dicts: it collects the READY tasks of
+the workflow and of the subprocesses its tasks own, then orders them as the iterator would (depth-first,
+a task's subprocess before its children, children in order), by each task's path from the root. It
+checks what the iterator checks on the way down: children only below a task that is at least FUTURE
+(or owns a subprocess), a path that reaches the workflow's root. Where it cannot be sure of giving the
+iterator's answer (a task off the tree, a path deeper than ``MAX_DEPTH``), it asks the iterator.
+
+``install()`` makes ``get_tasks(state=READY)`` (and nothing else) take this way; with ``KMOP_CHECK_WALK=1``
+(the test suite sets it) every answer is compared with the iterator's, and a difference raises.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnBaseWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+__all__ = ["MAX_DEPTH", "install", "ready_tasks"]
+
+READY = TaskState.READY
+FUTURE = TaskState.FUTURE
+MAX_DEPTH = 400  # the iterator stops descending at its depth 1000; far below it, the answers agree
+
+_ORIGINAL = BpmnBaseWorkflow.get_tasks
+
+
+def _collect(workflow: Any, subprocesses: dict[Any, Any], found: list[Any], owner: dict[int, Any]) -> None:
+    for task in workflow.tasks.values():
+        if task._state == READY:
+            found.append(task)
+        sub = subprocesses.get(task.id)
+        if sub is not None:
+            owner[id(sub)] = task
+            _collect(sub, subprocesses, found, owner)
+
+
+def _path(
+    task: Any, workflow: Any, owner: dict[int, Any], subprocesses: dict[Any, Any]
+) -> tuple[int, ...] | None:
+    """The task's position in the iterator's order (a path of indexes from ``workflow``'s root), or None
+    where the iterator might not reach it the same way."""
+    steps: list[int] = []
+    node, where = task, task.workflow
+    while True:
+        parent = where.tasks.get(node._parent) if node._parent is not None else None
+        if parent is not None:
+            if parent._state < FUTURE and parent.id not in subprocesses:
+                return None  # the iterator does not descend below a predicted task
+            steps.append(1 + parent._children.index(node.id))  # 0 is the task's own subprocess
+            node = parent
+        else:
+            if node is not where.task_tree:
+                return None  # off the tree: not something the iterator would find
+            if where is workflow:
+                break
+            found = owner.get(id(where))
+            if found is None:
+                return None
+            steps.append(0)
+            node, where = found, found.workflow
+        if len(steps) > MAX_DEPTH:
+            return None
+    steps.reverse()
+    return tuple(steps)
+
+
+def ready_tasks(workflow: Any) -> list[Any]:
+    """``workflow.get_tasks(state=TaskState.READY)``: the same tasks in the same order."""
+    subprocesses = workflow.top_workflow.subprocesses
+    found: list[Any] = []
+    owner: dict[int, Any] = {}
+    _collect(workflow, subprocesses, found, owner)
+    if not found:
+        return found
+    keyed = []
+    for task in found:
+        path = _path(task, workflow, owner, subprocesses)
+        if path is None:
+            return list(_ORIGINAL(workflow, state=READY))
+        keyed.append((path, task))
+    if len(keyed) > 1:
+        keyed.sort(key=lambda pair: pair[0])
+    return [task for _, task in keyed]
+
+
+def _get_tasks(self: Any, first_task: Any = None, **kwargs: Any) -> list[Any]:
+    if first_task is None and len(kwargs) == 1 and kwargs.get("state") == READY:
+        return ready_tasks(self)
+    return list(_ORIGINAL(self, first_task, **kwargs))
+
+
+def _checked_get_tasks(self: Any, first_task: Any = None, **kwargs: Any) -> list[Any]:
+    mine = _get_tasks(self, first_task, **kwargs)
+    theirs = list(_ORIGINAL(self, first_task, **kwargs))
+    if [t.id for t in mine] != [t.id for t in theirs]:
+        raise AssertionError(
+            f"readywalk: {[t.task_spec.name for t in mine]} != the iterator's "
+            f"{[t.task_spec.name for t in theirs]}"
+        )
+    return mine
+
+
+def install() -> None:
+    """Let every BPMN workflow answer ``get_tasks(state=READY)`` by ``ready_tasks`` (idempotent)."""
+    checked = os.environ.get("KMOP_CHECK_WALK", "") not in ("", "0")
+    BpmnBaseWorkflow.get_tasks = _checked_get_tasks if checked else _get_tasks  # type: ignore[method-assign]
