@@ -188,6 +188,18 @@ def quiet_logs() -> Iterator[Counter[str]]:
         aps.setLevel(aps_level)
 
 
+@contextlib.contextmanager
+def raw_library() -> Iterator[None]:
+    """The library as it comes, for a raw-SpiffWorkflow baseline: kmop's faster READY-task lookup
+    (``engine.readywalk``) and data copy (``engine.datacopy``), installed in this process once the
+    engine is imported, are set aside while a raw runner runs."""
+    from engine.datacopy import library_copy
+    from engine.readywalk import library_walk
+
+    with library_walk(), library_copy():
+        yield
+
+
 def deploy(eng: Any, *paths: Path) -> None:
     with eng.transaction() as s:
         eng.deploy(s, list(paths))

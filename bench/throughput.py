@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.common import TEN_TASKS, Databases, Sizes, deploy, kmop_runner, median, say
+from bench.common import TEN_TASKS, Databases, Sizes, deploy, kmop_runner, median, raw_library, say
 
 # ------------------------------------------------------------------------------- 1. throughput
 
@@ -33,12 +33,13 @@ def raw_runner(sandboxed: bool) -> Callable[[int], None]:
     script_engine = PythonScriptEngine(environment=SandboxedEnvironment()) if sandboxed else None
 
     def run(n: int) -> None:
-        for i in range(n):
-            wf = BpmnWorkflow(spec, subs, script_engine=script_engine)
-            wf.get_tasks(state=TaskState.READY)[0].data.update({"n": i})
-            wf.do_engine_steps()
-            if not wf.completed:
-                raise AssertionError("raw ten_tasks instance did not complete")
+        with raw_library():
+            for i in range(n):
+                wf = BpmnWorkflow(spec, subs, script_engine=script_engine)
+                wf.get_tasks(state=TaskState.READY)[0].data.update({"n": i})
+                wf.do_engine_steps()
+                if not wf.completed:
+                    raise AssertionError("raw ten_tasks instance did not complete")
 
     return run
 
@@ -66,14 +67,15 @@ def raw_stored_runner(url: str) -> Callable[[int], None]:
     insert = table.insert()
 
     def run(n: int) -> None:
-        for i in range(n):
-            wf = BpmnWorkflow(spec, subs, script_engine=script_engine)
-            wf.get_tasks(state=TaskState.READY)[0].data.update({"n": i})
-            wf.do_engine_steps()
-            if not wf.completed:
-                raise AssertionError("raw ten_tasks instance did not complete")
-            with db.begin() as conn:
-                conn.execute(insert, {"state": serializer.serialize_json(wf)})
+        with raw_library():
+            for i in range(n):
+                wf = BpmnWorkflow(spec, subs, script_engine=script_engine)
+                wf.get_tasks(state=TaskState.READY)[0].data.update({"n": i})
+                wf.do_engine_steps()
+                if not wf.completed:
+                    raise AssertionError("raw ten_tasks instance did not complete")
+                with db.begin() as conn:
+                    conn.execute(insert, {"state": serializer.serialize_json(wf)})
 
     return run
 

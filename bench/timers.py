@@ -20,7 +20,17 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.common import TIMER_WAIT, Databases, Sizes, deploy, kmop_runner_for, percentile, quiet_logs, say
+from bench.common import (
+    TIMER_WAIT,
+    Databases,
+    Sizes,
+    deploy,
+    kmop_runner_for,
+    percentile,
+    quiet_logs,
+    raw_library,
+    say,
+)
 
 
 class StillClock:
@@ -89,7 +99,7 @@ def _raw_waiting(n: int) -> tuple[Any, Any, list[Any], datetime]:
     script_engine = PythonScriptEngine(environment=SandboxedEnvironment())
     due = datetime(2030, 1, 1, tzinfo=UTC)
     workflows = []
-    with clock.using(StillClock(due - timedelta(hours=1))):
+    with raw_library(), clock.using(StillClock(due - timedelta(hours=1))):
         for _ in range(n):
             wf = BpmnWorkflow(spec, subs, script_engine=script_engine)
             wf.get_tasks(state=TaskState.READY)[0].data.update({"due_at": due.isoformat()})
@@ -108,7 +118,7 @@ def raw_fire_rate(n: int) -> dict[str, Any]:
 
     serializer, script_engine, workflows, due = _raw_waiting(n)
     stored = [serializer.serialize_json(wf) for wf in workflows]
-    with clock.using(StillClock(due + timedelta(seconds=1))):
+    with raw_library(), clock.using(StillClock(due + timedelta(seconds=1))):
         started = time.perf_counter()
         for wf in workflows:
             wf.refresh_waiting_tasks()
@@ -157,7 +167,7 @@ def raw_db_fire_rate(url: str, n: int, lot: int = 20) -> dict[str, Any]:
         if db.dialect.name == "postgresql":
             read = read.with_for_update(skip_locked=True)
         write = table.update().where(table.c.id == bindparam("b_id")).values(state=bindparam("b_state"))
-        with clock.using(StillClock(due + timedelta(seconds=1))):
+        with raw_library(), clock.using(StillClock(due + timedelta(seconds=1))):
             started = time.perf_counter()
             for first in range(0, n, lot):
                 with db.begin() as conn:

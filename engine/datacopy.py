@@ -16,12 +16,14 @@ which copies it or fails as it always did. Only kmop's own objects are ever unpi
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import pickle
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["data_copy", "install"]
+__all__ = ["data_copy", "install", "library_copy"]
 
 # The SpiffWorkflow modules whose ``deepcopy`` copies task data (3.2): each imports ``deepcopy`` by name.
 _MODULES = (
@@ -48,3 +50,17 @@ def install() -> None:
         if getattr(module, "deepcopy", None) is not copy.deepcopy and module.deepcopy is not data_copy:
             raise RuntimeError(f"{name}.deepcopy is not copy.deepcopy: SpiffWorkflow changed, check datacopy")
         module.deepcopy = data_copy  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def library_copy() -> Iterator[None]:
+    """SpiffWorkflow's own ``copy.deepcopy`` for a while (a benchmark's raw-library baseline)."""
+    modules = [importlib.import_module(name) for name in _MODULES]
+    before = [module.deepcopy for module in modules]  # type: ignore[attr-defined]
+    for module in modules:
+        module.deepcopy = copy.deepcopy  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for module, kept in zip(modules, before, strict=True):
+            module.deepcopy = kept  # type: ignore[attr-defined]

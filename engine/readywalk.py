@@ -18,13 +18,15 @@ iterator's answer (a task off the tree, a path deeper than ``MAX_DEPTH``), it as
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnBaseWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-__all__ = ["MAX_DEPTH", "install", "ready_tasks"]
+__all__ = ["MAX_DEPTH", "install", "library_walk", "ready_tasks"]
 
 READY = TaskState.READY
 FUTURE = TaskState.FUTURE
@@ -113,3 +115,17 @@ def install() -> None:
     """Let every BPMN workflow answer ``get_tasks(state=READY)`` by ``ready_tasks`` (idempotent)."""
     checked = os.environ.get("KMOP_CHECK_WALK", "") not in ("", "0")
     BpmnBaseWorkflow.get_tasks = _checked_get_tasks if checked else _get_tasks  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def library_walk() -> Iterator[None]:
+    """SpiffWorkflow's own iterator for a while (a benchmark's raw-library baseline); then as before."""
+    mine = BpmnBaseWorkflow.__dict__.get("get_tasks")
+    BpmnBaseWorkflow.get_tasks = _ORIGINAL  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        if mine is None:
+            del BpmnBaseWorkflow.get_tasks
+        else:
+            BpmnBaseWorkflow.get_tasks = mine  # type: ignore[method-assign]

@@ -156,3 +156,18 @@ def test_the_test_suite_compares_every_answer_with_the_iterator() -> None:
     # tests/conftest.py sets KMOP_CHECK_WALK before the engine is imported: every lookup of the suite
     # (and of the kmop processes it starts) is checked against SpiffWorkflow's iterator.
     assert BpmnBaseWorkflow.get_tasks is readywalk._checked_get_tasks
+
+
+def test_a_benchmark_can_set_both_aside_for_the_raw_library_and_get_them_back() -> None:
+    import copy
+
+    import SpiffWorkflow.bpmn.specs.mixins.subworkflow_task as subworkflow_task
+
+    from engine import datacopy
+
+    installed = BpmnBaseWorkflow.get_tasks
+    with readywalk.library_walk(), datacopy.library_copy():
+        assert BpmnBaseWorkflow.get_tasks is readywalk._ORIGINAL
+        assert subworkflow_task.deepcopy is copy.deepcopy  # type: ignore[attr-defined]
+    assert BpmnBaseWorkflow.get_tasks is installed
+    assert subworkflow_task.deepcopy is datacopy.data_copy  # type: ignore[attr-defined]
