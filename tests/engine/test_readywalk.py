@@ -81,6 +81,28 @@ LOOP = f"""<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+MANY = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions {NS}>
+  <bpmn:process id="many" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="each"/>
+    <bpmn:subProcess id="each">
+      <bpmn:multiInstanceLoopCharacteristics>
+        <bpmn:loopCardinality>1000</bpmn:loopCardinality>
+      </bpmn:multiInstanceLoopCharacteristics>
+      <bpmn:startEvent id="s_start"/>
+      <bpmn:sequenceFlow id="s1" sourceRef="s_start" targetRef="ask"/>
+      <bpmn:manualTask id="ask"/>
+      <bpmn:sequenceFlow id="s2" sourceRef="ask" targetRef="s_end"/>
+      <bpmn:endEvent id="s_end"/>
+    </bpmn:subProcess>
+    <bpmn:sequenceFlow id="f2" sourceRef="each" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
 def workflow(tmp_path: Any, text: str, key: str) -> BpmnWorkflow:
     path = tmp_path / f"{key}.bpmn"
     path.write_text(text)
@@ -171,3 +193,20 @@ def test_a_benchmark_can_set_both_aside_for_the_raw_library_and_get_them_back() 
         assert subworkflow_task.deepcopy is copy.deepcopy  # type: ignore[attr-defined]
     assert BpmnBaseWorkflow.get_tasks is installed
     assert subworkflow_task.deepcopy is datacopy.data_copy  # type: ignore[attr-defined]
+
+
+def test_a_thousand_items_are_all_found_where_the_iterators_depth_count_runs_past_its_bound(
+    tmp_path: Any,
+) -> None:
+    # Each parallel item owns a subprocess and has no children; leaving each one, the library's iterator
+    # keeps its depth count one too high, passes its bound of 1000 and misses the last items' tasks,
+    # which are really 6 levels deep. kmop finds all of them (and the check mode accepts exactly that).
+    wf = workflow(tmp_path, MANY, "many")
+    wf.do_engine_steps()
+    ready = readywalk.ready_tasks(wf)
+    assert len(ready) == 1000
+    assert {t.task_spec.name for t in ready} == {"ask"}
+    theirs = iterators_answer(wf)
+    assert len(theirs) < 1000  # SpiffWorkflow 3.2's own walk: when this fails, the library was fixed
+    assert readywalk._in_order_within(theirs, ours(wf))
+    assert readywalk._checked_get_tasks(wf, state=TaskState.READY) == ready  # accepted, not raised
