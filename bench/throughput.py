@@ -21,8 +21,9 @@ def raw_spec() -> tuple[Any, dict[str, Any]]:
     return parser.get_spec("ten_tasks"), parser.get_subprocess_specs("ten_tasks")
 
 
-def raw_runner(sandboxed: bool) -> Callable[[int], None]:
-    """Run ``n`` in-memory instances: ``BpmnWorkflow(spec, subs)`` + ``do_engine_steps()``, nothing saved."""
+def _raw_instance(sandboxed: bool) -> Callable[[int], Any]:
+    """A function that runs one raw ten_tasks instance in memory (``BpmnWorkflow(spec, subs)`` +
+    ``do_engine_steps()``, started with ``n``) and returns the completed workflow."""
     from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
     from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
     from SpiffWorkflow.util.task import TaskState
@@ -32,14 +33,25 @@ def raw_runner(sandboxed: bool) -> Callable[[int], None]:
     spec, subs = raw_spec()
     script_engine = PythonScriptEngine(environment=SandboxedEnvironment()) if sandboxed else None
 
+    def one(n: int) -> Any:
+        wf = BpmnWorkflow(spec, subs, script_engine=script_engine)
+        wf.get_tasks(state=TaskState.READY)[0].data.update({"n": n})
+        wf.do_engine_steps()
+        if not wf.completed:
+            raise AssertionError("raw ten_tasks instance did not complete")
+        return wf
+
+    return one
+
+
+def raw_runner(sandboxed: bool) -> Callable[[int], None]:
+    """Run ``n`` in-memory instances, nothing saved (the library as it comes: ``raw_library``)."""
+    one = _raw_instance(sandboxed)
+
     def run(n: int) -> None:
         with raw_library():
             for i in range(n):
-                wf = BpmnWorkflow(spec, subs, script_engine=script_engine)
-                wf.get_tasks(state=TaskState.READY)[0].data.update({"n": i})
-                wf.do_engine_steps()
-                if not wf.completed:
-                    raise AssertionError("raw ten_tasks instance did not complete")
+                one(i)
 
     return run
 
@@ -56,24 +68,13 @@ def raw_stored_runner(url: str) -> Callable[[int], None]:
     db = create_engine(url)
     table.create(db, checkfirst=True)
     serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
-    spec, subs = raw_spec()
-    from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
-    from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-    from SpiffWorkflow.util.task import TaskState
-
-    from engine.sandbox import SandboxedEnvironment
-
-    script_engine = PythonScriptEngine(environment=SandboxedEnvironment())
+    one = _raw_instance(sandboxed=True)
     insert = table.insert()
 
     def run(n: int) -> None:
         with raw_library():
             for i in range(n):
-                wf = BpmnWorkflow(spec, subs, script_engine=script_engine)
-                wf.get_tasks(state=TaskState.READY)[0].data.update({"n": i})
-                wf.do_engine_steps()
-                if not wf.completed:
-                    raise AssertionError("raw ten_tasks instance did not complete")
+                wf = one(i)
                 with db.begin() as conn:
                     conn.execute(insert, {"state": serializer.serialize_json(wf)})
 
