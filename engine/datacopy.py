@@ -4,7 +4,7 @@ SpiffWorkflow 3.2 deep-copies task data where it crosses a boundary: into an emb
 out of it (``SubWorkflowTask.copy_data`` / ``update_data``), from a data object into a task and back
 (``DataObject``), a multi-instance item into its child. In a data-heavy multi-instance every item's
 subprocess copies the whole, growing data twice, and ``copy.deepcopy`` (Python code run for every
-object) was half of such a run.
+object) was the largest part of such a run.
 
 ``data_copy`` makes the same deep copy through ``pickle`` (C code): shared objects stay shared within the
 copy and a value that contains itself is copied as ``deepcopy`` copies it. A value pickle cannot take (a

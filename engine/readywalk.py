@@ -3,7 +3,8 @@
 At every engine step SpiffWorkflow 3.2 asks each active workflow for its READY tasks
 (``get_tasks(state=READY)``), and its task iterator visits the whole tree, finished branches and every
 subprocess included, one Python generator step per task. In a multi-instance of 300 items whose items
-are subprocesses, the tree holds thousands of finished tasks, and those walks were about 40 % of the run.
+are subprocesses, the tree holds thousands of finished tasks and each step walks them all (0.35 s of a
+3.1 s run at 300 items; the raw library steps ten_tasks about 30 % faster without the walk).
 
 ``ready_tasks`` answers the same question from the workflows' task dicts: it collects the READY tasks of
 the workflow and of the subprocesses its tasks own, then orders them as the iterator would (depth-first,
@@ -37,7 +38,7 @@ __all__ = ["MAX_DEPTH", "install", "library_walk", "ready_tasks"]
 
 READY = TaskState.READY
 FUTURE = TaskState.FUTURE
-MAX_DEPTH = 400  # the iterator stops descending at its depth 1000; far below it, the answers agree
+MAX_DEPTH = 400  # deeper paths are the iterator's to answer (its bound is 1000, and its other walks share it)
 
 _ORIGINAL = BpmnBaseWorkflow.get_tasks
 
@@ -101,8 +102,13 @@ def ready_tasks(workflow: Any) -> list[Any]:
     return [task for _, task in keyed]
 
 
+def _asks_ready(first_task: Any, kwargs: dict[str, Any]) -> bool:
+    """Whether a ``get_tasks`` call is the one ``ready_tasks`` answers: READY, from the root, no more."""
+    return first_task is None and len(kwargs) == 1 and kwargs.get("state") == READY
+
+
 def _get_tasks(self: Any, first_task: Any = None, **kwargs: Any) -> list[Any]:
-    if first_task is None and len(kwargs) == 1 and kwargs.get("state") == READY:
+    if _asks_ready(first_task, kwargs):
         return ready_tasks(self)
     return list(_ORIGINAL(self, first_task, **kwargs))
 
@@ -122,7 +128,7 @@ class _WatchedIterator(BpmnTaskIterator):  # type: ignore[misc]  # the library h
 
 def _checked_get_tasks(self: Any, first_task: Any = None, **kwargs: Any) -> list[Any]:
     mine = _get_tasks(self, first_task, **kwargs)
-    if not (first_task is None and len(kwargs) == 1 and kwargs.get("state") == READY):
+    if not _asks_ready(first_task, kwargs):
         return mine
     walk = _WatchedIterator(self.task_tree, state=READY)
     theirs = list(walk)
