@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, union_all
+from sqlalchemy import bindparam, or_, select, text, union_all
 from sqlalchemy.orm import Session
 
 from . import runner
@@ -101,14 +101,26 @@ def waiting_elements(session: Session) -> list[str]:
     return sorted(session.scalars(select(rows.c.element_id).distinct()))
 
 
+# Core, not ORM: asked before every start with a business key (an API start always has one).
+_OPEN_WITH_KEY = (
+    select(ProcessInstance.__table__.c.id)
+    .where(
+        ProcessInstance.__table__.c.process_key == bindparam("process_key"),
+        ProcessInstance.__table__.c.business_key == bindparam("business_key"),
+        # the unique index's own condition, as literal SQL: no list of values to expand at every call
+        text("status NOT IN (" + ", ".join(f"'{status}'" for status in runner.ENDED) + ")"),
+    )
+    .limit(1)
+)
+
+
 def open_with_key(session: Session, process_key: str, business_key: str) -> bool:
     """True when an instance of ``process_key`` with this business key has not ended."""
-    query = select(ProcessInstance.id).where(
-        ProcessInstance.process_key == process_key,
-        ProcessInstance.business_key == business_key,
-        ProcessInstance.status.not_in(runner.ENDED),
+    session.flush()  # as the ORM's autoflush would: a case cancelled in this transaction has ended
+    found = session.connection().execute(
+        _OPEN_WITH_KEY, {"process_key": process_key, "business_key": business_key}
     )
-    return session.scalar(query.limit(1)) is not None
+    return found.first() is not None
 
 
 def _waiting_rows(instance_ids: list[int] | None = None) -> Any:

@@ -6,7 +6,7 @@ import re
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.models import ProcessInstance
@@ -26,7 +26,14 @@ def new_application_key(session: Session, now: datetime) -> str:
             return key
 
 
+_KEY_IN_USE = (
+    select(ProcessInstance.__table__.c.id)
+    .where(ProcessInstance.__table__.c.business_key == bindparam("key"))
+    .limit(1)
+)  # Core, not ORM: asked at every start through the API
+
+
 def key_in_use(session: Session, key: str) -> bool:
     """Whether a case (of any process, open or ended) has this business key."""
-    found = session.scalar(select(ProcessInstance.id).where(ProcessInstance.business_key == key).limit(1))
-    return found is not None
+    session.flush()  # as the ORM's autoflush would
+    return session.connection().execute(_KEY_IN_USE, {"key": key}).first() is not None

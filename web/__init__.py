@@ -116,6 +116,7 @@ def _read_only_gets(app: Flask) -> None:
 
 
 NUL = "\x00"
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})  # what werkzeug parses
 NUL_TEXT = i18n.N_(
     "De aanvraag bevat een nulteken (NUL, %00); dat kan in geen enkele tekst staan. Verwijder het."
 )
@@ -127,7 +128,11 @@ def _refuse_nul() -> None:
     text, so a handler that searched or saved it would fail with a 500."""
     if NUL in request.path or _has_nul(list(request.args.items(multi=True))):
         _bad_nul()
-    if request.method not in READING and _has_nul(list(request.form.items(multi=True))):
+    if (
+        request.method not in READING
+        and request.mimetype in FORM_TYPES
+        and _has_nul(list(request.form.items(multi=True)))
+    ):
         _bad_nul()
     if request.is_json:
         try:
