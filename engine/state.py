@@ -16,6 +16,7 @@ Formats: 1 had every value inline; 2 (this) refers to large values. Both load.
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -64,8 +65,79 @@ def _make_serializer() -> BpmnWorkflowSerializer:
     return BpmnWorkflowSerializer(registry)
 
 
+class _Shared:
+    """One stored value as a load hands it to every task that refers to it.
+
+    SpiffWorkflow's restore rebuilds a value object by object in Python, once for every task that holds
+    it: in a data-heavy multi-instance that is every task, each with the whole list. Here the library
+    restores each value once (each item of a list once, however many versions of the list hold it), and
+    every task gets its own copy of the result by a pickle round trip (C code): the same objects the
+    library's restore would have made, and still no container shared between two tasks. A value pickle
+    cannot take is restored by the library for each task, as before.
+    """
+
+    __slots__ = ("_items", "_pickled", "_value")
+
+    def __init__(self, value: Any, items: dict[int, tuple[Any, Any]]) -> None:
+        self._value = value
+        self._items = items  # id(JSON item) -> (JSON item, restored item), over one load
+        self._pickled: bytes | None = None
+
+    def fresh(self) -> Any:
+        if self._pickled is None:
+            restored = self._restored()
+            try:
+                self._pickled = pickle.dumps(restored, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # not picklable: the library restores it anew for every task
+                self._pickled = b""
+        if self._pickled:
+            return pickle.loads(self._pickled)  # noqa: S301 - bytes this process pickled a moment ago
+        return _REGISTRY.restore(self._value)
+
+    def _restored(self) -> Any:
+        if not isinstance(self._value, list):
+            return _REGISTRY.restore(self._value)
+        out = []
+        for item in self._value:
+            if isinstance(item, dict | list):
+                seen = self._items.get(id(item))
+                if seen is None or seen[0] is not item:
+                    seen = self._items[id(item)] = (item, _REGISTRY.restore(item))
+                out.append(seen[1])
+            else:
+                out.append(_REGISTRY.restore(item))
+        return out
+
+
+class _SharedValues:
+    """The shared values of one load, each wrapped where a task's data refers to it."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, _Shared] = {}
+        self._items: dict[int, tuple[Any, Any]] = {}
+
+    def wrap(self, key: str, value: Any) -> dict[str, Any]:
+        shared = self._by_key.get(key)
+        if shared is None:
+            shared = self._by_key[key] = _Shared(value, self._items)
+        return {"typename": _SHARED, "shared": shared}
+
+
+_SHARED = "kmop_shared_value"  # a marker only a load puts in a task's data, restored by ``_fresh``
+
+
+def _fresh(dct: dict[str, Any]) -> Any:
+    shared: _Shared = dct["shared"]
+    return shared.fresh()
+
+
+def _never_stored(value: Any) -> dict[str, Any]:
+    raise TypeError("a shared value of a load was about to be stored: it is restored before any run")
+
+
 _SERIALIZER = _make_serializer()
 _REGISTRY = _SERIALIZER.registry
+_REGISTRY.register(_Shared, _never_stored, _fresh, typename=_SHARED)
 _ENCODER = _SERIALIZER._encoder_cls
 
 
@@ -135,12 +207,12 @@ def _task_refs(dct: dict[str, Any]) -> set[str]:
     return refs_in(dct.get("data")) | refs_in((dct.get("delta") or {}).get("updates"))
 
 
-def _unpack_task(dct: dict[str, Any], values: Values) -> dict[str, Any]:
+def _unpack_task(dct: dict[str, Any], values: Values, shared: _SharedValues) -> dict[str, Any]:
     if dct.get("data"):
-        dct["data"] = values.unpack(dct["data"])
+        dct["data"] = values.unpack(dct["data"], shared.wrap)
     delta = dct.get("delta")
     if delta and delta.get("updates"):
-        delta["updates"] = values.unpack(delta["updates"])
+        delta["updates"] = values.unpack(delta["updates"], shared.wrap)
     return dct
 
 
@@ -286,6 +358,7 @@ def load(
     ).all()
     loaded = LoadedState(skeleton=skeleton_text)
     values = loaded.values
+    shared = _SharedValues()
     for tid, scope, _seq, body in rows:
         if scope == VALUE_SCOPE:
             values.add_stored(tid, body)
@@ -295,7 +368,7 @@ def load(
             continue
         dct = json.loads(body)
         loaded.refs[tid] = _task_refs(dct)
-        by_scope.setdefault(scope, {})[tid] = _unpack_task(dct, values)
+        by_scope.setdefault(scope, {})[tid] = _unpack_task(dct, values, shared)
         loaded.bodies[tid] = body
         loaded.marks[tid] = (dct["last_state_change"], dct["state"], tuple(dct["children"]))
         loaded.next_seq = max(loaded.next_seq, seq + 1)
@@ -305,10 +378,10 @@ def load(
     for key, node in skeleton.pop("values", {}).items():  # a completed instance: its values inline
         values.add_node(key, _dumps(node))
     for scope, tasks in skeleton.pop("embedded", {}).items():  # a completed instance: one document
-        by_scope[scope] = {tid: _unpack_task(dct, values) for tid, dct in tasks.items()}
-    skeleton["data"] = values.unpack(skeleton["data"])
+        by_scope[scope] = {tid: _unpack_task(dct, values, shared) for tid, dct in tasks.items()}
+    skeleton["data"] = values.unpack(skeleton["data"], shared.wrap)
     for sp in skeleton["subprocesses"].values():
-        sp["data"] = values.unpack(sp["data"])
+        sp["data"] = values.unpack(sp["data"], shared.wrap)
     values.forget_resolved()
     spec, subprocess_specs = blueprint.instantiate(skeleton.get("spec_changes"))
     full = {

@@ -13,8 +13,9 @@ per instance under that hash:
   (``p``, the hash of that shorter list; absent when none is). The hash of a list is a chain over its
   items, so a list one item longer than a stored one costs that one item, not the whole list again.
 
-A node's text is JSON; references resolve to JSON values, which the serializer restores into fresh
-objects, so no two tasks share a container after a load. Imports nothing of kmop.
+A node's text is JSON; references resolve to JSON values, which a load restores into fresh objects for
+each task that refers to them (``engine.state``), so no two tasks share a container that the values held.
+Imports nothing of kmop.
 """
 
 from __future__ import annotations
@@ -151,11 +152,14 @@ class Values:
         self.deps.pop(key, None)
         self.stored.discard(key)
 
-    def unpack(self, data: Any) -> Any:
-        """``data`` (a parsed data dict) with its references resolved to JSON values."""
+    def unpack(self, data: Any, wrap: Callable[[str, Any], Any] | None = None) -> Any:
+        """``data`` (a parsed data dict) with its references resolved to JSON values, each handed to
+        ``wrap(hash, value)`` first when given (what a load does with a value many tasks share)."""
         if not isinstance(data, dict) or not data:
             return data
-        return {k: self._resolve(v[REF]) if _is_ref(v) else v for k, v in data.items()}
+        if wrap is None:
+            return {k: self._resolve(v[REF]) if _is_ref(v) else v for k, v in data.items()}
+        return {k: wrap(v[REF], self._resolve(v[REF])) if _is_ref(v) else v for k, v in data.items()}
 
     def forget_resolved(self) -> None:
         self._resolved.clear()

@@ -142,3 +142,41 @@ def test_state_saved_in_format_2_still_loads(engine: Engine, deploy: Any) -> Non
     with engine.transaction() as session:
         detail = engine.show(session, inst.id)
     assert detail.status == "completed" and detail.data["checked"] == 4
+
+
+def _containers(value: Any) -> list[Any]:
+    """``value`` and every list and dict inside it."""
+    found, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict | list):
+            found.append(item)
+            stack.extend(item.values() if isinstance(item, dict) else item)
+    return found
+
+
+def test_a_load_gives_each_task_its_own_copy_of_a_shared_value(
+    engine: Engine, deploy: Any, db_url: str, registry: ServiceRegistry
+) -> None:
+    """A value stored once is restored once per load, then copied for each task that refers to it in
+    full: no two such tasks hold the same list or dict, and each holds what the run left."""
+    deploy("mi_data_review.bpmn")
+    with engine.transaction() as session:
+        inst = engine.start(session, "mi_data_review", {"count": 4})
+    for i in range(2):
+        with engine.transaction() as session:
+            task = engine.tasks(session, instance_id=inst.id)[0]
+            engine.complete(session, task.id, {"verdict": f"fine {i}"})
+    wf = _reloaded(db_url, registry, inst.id)
+    roots = [sp.task_tree for sp in wf.subprocesses.values()]  # each subprocess's data in full
+    holders = [t for t in roots if isinstance(t.data.get("items"), list)]
+    assert len(holders) >= 2, [sorted(t.data) for t in roots]
+    seen: dict[int, str] = {}
+    for task in holders:
+        where = f"the subprocess of task {task.workflow.parent_task_id}"
+        for container in _containers(task.data["items"]):
+            assert id(container) not in seen, f"{where} shares a container with {seen[id(container)]}"
+            seen[id(container)] = where
+    first, second = holders[0].data["items"], holders[1].data["items"]
+    assert first == second and len(first) == 4 and first[0] is not second[0]
+    assert _snapshot(wf) == _snapshot(_as_run_left_it(engine, inst.id))
