@@ -14,7 +14,7 @@ from typing import Any
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Table, delete, literal, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from .checks import FORM_PROPERTIES
@@ -217,13 +217,24 @@ class Waiting:
         return sorted({*self.tasks, *self.timers, *self.messages})
 
 
+Rider = tuple[Any, dict[str, Any]]  # a statement and its parameters, run by the caller with the save
+
+# Built once, with the instance as a parameter: every run asks these, and building a statement (and its
+# cache key) costs more than running it.
+_OPEN_TASKS = select(UserTask).where(UserTask.instance_id == bindparam("b_id"), UserTask.status == "ready")
+_STORED_TIMERS = select(WakeUp).where(WakeUp.instance_id == bindparam("b_id"), WakeUp.kind == "timer")
+_STORED_SUBSCRIPTIONS = select(MessageSubscription).where(
+    MessageSubscription.instance_id == bindparam("b_id")
+)
+
+
 def sync(
     session: Session,
     inst: ProcessInstance,
     wf: Any,
     now: datetime,
     fresh: bool = False,
-    later: list[Any] | None = None,
+    later: list[Rider] | None = None,
 ) -> Waiting:
     """Bring user_task, wake_up (timers) and message_subscription in line with the workflow.
 
@@ -232,16 +243,7 @@ def sync(
     """
     timers = {t.task_id: t for t in waiting_timers(wf)}
     ready = {str(t.id): t for t in all_tasks(wf) if t.state == TaskState.READY and t.task_spec.manual}
-    open_rows = (
-        {}
-        if fresh
-        else {
-            row.id: row
-            for row in session.scalars(
-                select(UserTask).where(UserTask.instance_id == inst.id, UserTask.status == "ready")
-            )
-        }
-    )
+    open_rows = {} if fresh else {row.id: row for row in session.scalars(_OPEN_TASKS, {"b_id": inst.id})}
     for tid, row in open_rows.items():
         if tid not in ready:
             task = find_task(wf, tid)
@@ -274,11 +276,7 @@ def sync(
     # An instance that ended in this run keeps no timer or subscription: ``clear`` deletes them all in two
     # statements, so they are neither read nor deleted one by one here (what it waited at is closed below).
     ended = wf.completed and not fresh
-    stored_timers: Any = (
-        []
-        if fresh or ended
-        else session.scalars(select(WakeUp).where(WakeUp.instance_id == inst.id, WakeUp.kind == "timer"))
-    )
+    stored_timers: Any = [] if fresh or ended else session.scalars(_STORED_TIMERS, {"b_id": inst.id})
     stored_timers = list(stored_timers)
     began.update(w.task_id for w in stored_timers)
     if not ended:
@@ -295,11 +293,7 @@ def sync(
             ),
         )
     messages = waiting_messages(wf)
-    stored_subs: Any = (
-        []
-        if fresh or ended
-        else session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == inst.id))
-    )
+    stored_subs: Any = [] if fresh or ended else session.scalars(_STORED_SUBSCRIPTIONS, {"b_id": inst.id})
     stored_subs = list(stored_subs)
     began.update(sub.task_id for sub in stored_subs)
     if not ended:
@@ -371,7 +365,7 @@ def _keep_stays(
     waits: dict[str, tuple[str, str]],
     now: datetime,
     fresh: bool,
-    later: list[Any] | None = None,
+    later: list[Rider] | None = None,
 ) -> None:
     """Open a stay for each wait that began in this run and close the open ones that ended (two statements
     at most; the closing one goes in ``later`` when given): the monitor's heatmap reads them. ``began``:
@@ -385,16 +379,33 @@ def _keep_stays(
         session.connection().execute(_INSERT_STAY, opened)
     if fresh:
         return  # nothing was open before this run
-    ended = [_STAY_TABLE.c.instance_id == inst.id, _STAY_TABLE.c.left_at.is_(None)]
+    close = _close_stays(session, bool(waits))
+    params = {"b_id": inst.id, "b_stay_now": now}
     if waits:
-        ended.append(_STAY_TABLE.c.task_id.not_in(list(waits)))
-    at = literal(now, _STAY_TABLE.c.left_at.type)
-    seconds = seconds_between(session, _STAY_TABLE.c.entered_at, at)
-    close = _STAY_TABLE.update().where(*ended).values(left_at=now, seconds=seconds)
+        params["b_stay_waits"] = list(waits)
     if later is not None:
-        later.append(close)
+        later.append((close, params))
     else:
-        session.connection().execute(close)
+        session.connection().execute(close, params)
+
+
+_CLOSE_STAYS: dict[tuple[str, bool], Any] = {}
+
+
+def _close_stays(session: Session, but_some: bool) -> Any:
+    """The statement that closes an instance's open stays (all, or all but the tasks ``b_stay_waits``),
+    built once per database dialect."""
+    key = (session.get_bind().dialect.name, but_some)
+    found = _CLOSE_STAYS.get(key)
+    if found is None:
+        c = _STAY_TABLE.c
+        ended = [c.instance_id == bindparam("b_id"), c.left_at.is_(None)]
+        if but_some:
+            ended.append(c.task_id.not_in(bindparam("b_stay_waits", expanding=True)))
+        now = bindparam("b_stay_now", type_=c.left_at.type)
+        seconds = seconds_between(session, c.entered_at, now)
+        found = _CLOSE_STAYS[key] = _STAY_TABLE.update().where(*ended).values(left_at=now, seconds=seconds)
+    return found
 
 
 def _replace_rows(
@@ -413,12 +424,18 @@ _WAKE_UP_TABLE: Table = WakeUp.__table__  # type: ignore[assignment]
 _SUBSCRIPTION_TABLE: Table = MessageSubscription.__table__  # type: ignore[assignment]
 
 
-def clear(session: Session, instance_id: int, later: list[Any] | None = None) -> None:
+_CLEAR_WAKE_UPS = _WAKE_UP_TABLE.delete().where(_WAKE_UP_TABLE.c.instance_id == bindparam("b_id"))
+_CLEAR_SUBSCRIPTIONS = _SUBSCRIPTION_TABLE.delete().where(
+    _SUBSCRIPTION_TABLE.c.instance_id == bindparam("b_id")
+)
+
+
+def clear(session: Session, instance_id: int, later: list[Rider] | None = None) -> None:
     """Drop every waiting projection of an instance that ended or was cancelled (in ``later`` when given:
-    the caller executes the statements with the instance's save)."""
+    the caller executes the statements with the instance's save, as they are, without the ORM)."""
     if later is None:
         session.execute(delete(WakeUp).where(WakeUp.instance_id == instance_id))
         session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == instance_id))
         return
-    later.append(_WAKE_UP_TABLE.delete().where(_WAKE_UP_TABLE.c.instance_id == instance_id))
-    later.append(_SUBSCRIPTION_TABLE.delete().where(_SUBSCRIPTION_TABLE.c.instance_id == instance_id))
+    later.append((_CLEAR_WAKE_UPS, {"b_id": instance_id}))
+    later.append((_CLEAR_SUBSCRIPTIONS, {"b_id": instance_id}))

@@ -124,9 +124,11 @@ def finish(run: Run, loaded: state.LoadedState, expected_version: int | None) ->
     changes = run.blueprint.changes(wf.spec, wf.subprocess_specs)
     if run.runtime.settings.replay:
         run.blueprint.verify(wf.spec, wf.subprocess_specs, changes)
-    # On PostgreSQL the statements that only delete or close rows of this instance ride with its save, as
-    # data-modifying CTEs of the one UPDATE (each a round trip less); SQLite runs them at once.
-    later: list[Any] | None = [] if session.get_bind().dialect.name == "postgresql" else None
+    # The statements that only delete or close rows of this instance (its task rows once it completed, its
+    # wake-ups and subscriptions once it ended, the stays that ended) run with its save, past the ORM: on
+    # PostgreSQL as data-modifying CTEs of the one UPDATE (each a round trip less), on SQLite just before it.
+    postgres = session.get_bind().dialect.name == "postgresql"
+    later: list[projections.Rider] = []
     skeleton, _written = state.save(session, inst.id, wf, loaded, changes, later)
     waiting = projections.sync(session, inst, wf, run.now, fresh=run.fresh, later=later)
     status = _status(run)
@@ -154,12 +156,20 @@ def finish(run: Run, loaded: state.LoadedState, expected_version: int | None) ->
     }
     current = expected_version if expected_version is not None else inst.lock_version
     params = {**values, "b_id": inst.id, "b_version": current}
-    save = _SAVE_INSTANCE if history is None else _SAVE_INSTANCE_WITH_HISTORY
-    for number, rider in enumerate(later or ()):
-        save = save.add_cte(rider.cte(f"rider_{number}"))
     if history is not None:
         params["b_history"] = history
-    result = session.connection().execute(save, params)
+    connection = session.connection()
+    if postgres:
+        save = _with_riders(history is not None, [statement for statement, _ in later])
+        for _, rider_params in later:  # b_id is the instance's in all; the others are the rider's own
+            for name, value in rider_params.items():
+                if params.setdefault(name, value) is not value and params[name] != value:
+                    raise RuntimeError(f"two statements of a save disagree on the parameter {name}")
+    else:
+        save = _SAVE_INSTANCE
+        for statement, rider_params in later:
+            connection.execute(statement, rider_params)
+    result = connection.execute(save, params)
     if result.rowcount != 1:
         raise Conflict(f"instance {inst.id} was changed by someone else at the same time; try again")
     for name, value in values.items():  # written already: the ORM must not write it again at its flush
@@ -167,6 +177,23 @@ def finish(run: Run, loaded: state.LoadedState, expected_version: int | None) ->
     WAITING[inst] = (new_version, waiting)
     if status not in ENDED:
         run.runtime.workflows.offer(session, inst.id, Kept(new_version, wf, loaded))
+
+
+_SAVES: dict[tuple[Any, ...], Any] = {}
+
+
+def _with_riders(history: bool, riders: list[Any]) -> Any:
+    """The save with its history (or not) and ``riders`` as CTEs, built once for each such combination:
+    the riders are statements built once too, so there are a handful of combinations."""
+    key = (history, *riders)  # the statements themselves (compared by identity), kept alive by the key
+    found = _SAVES.get(key)
+    if found is None:
+        found = _SAVE_INSTANCE_WITH_HISTORY if history else _SAVE_INSTANCE
+        for number, rider in enumerate(riders):
+            found = found.add_cte(rider.cte(f"rider_{number}"))
+        if len(_SAVES) < 256:  # riders are module constants: a few shapes, never this many
+            _SAVES[key] = found
+    return found
 
 
 def _history_with_save(session: Session, history: list[dict[str, Any]]) -> list[dict[str, Any]] | None:

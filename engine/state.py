@@ -49,6 +49,12 @@ _UPDATE_TASK = (
 )
 FORMAT = 2  # bump, and add a migration of stored state (or keep reading the old), when the layout changes
 _READS = (1, 2)  # the formats ``load`` reads: 1 has no value references, which changes nothing for it
+_TASK_ROWS = (  # built once: every load reads them
+    select(_TASK_TABLE.c.task_id, _TASK_TABLE.c.scope, _TASK_TABLE.c.seq, _TASK_TABLE.c.body)
+    .where(_TASK_TABLE.c.instance_id == bindparam("b_id"))
+    .order_by(_TASK_TABLE.c.seq)
+)
+_DROP_TASKS = _TASK_TABLE.delete().where(_TASK_TABLE.c.instance_id == bindparam("b_id"))
 VALUE_SCOPE = "#value"  # the scope of a row that holds a value (``engine.values``), not a task
 
 
@@ -235,13 +241,13 @@ def save(
     wf: BpmnWorkflow,
     loaded: LoadedState,
     spec_changes: Changes | None = None,
-    later: list[Any] | None = None,
+    later: list[tuple[Any, dict[str, Any]]] | None = None,
 ) -> tuple[str, int]:
     """Write the rows that changed; return the new skeleton text and how many task rows were written.
 
     A completed workflow never changes again: it is kept as one document (the skeleton with its tasks
-    embedded), and its task rows, if any, are dropped (by a statement put in ``later`` when given: the
-    caller executes it with the instance's save).
+    embedded), and its task rows, if any, are dropped (by a statement and its parameters put in ``later``
+    when given: the caller executes it with the instance's save).
     """
     if wf.completed:
         return _save_completed(session, instance_id, wf, loaded, spec_changes, later)
@@ -310,7 +316,7 @@ def _save_completed(
     wf: BpmnWorkflow,
     loaded: LoadedState,
     spec_changes: Changes | None,
-    later: list[Any] | None,
+    later: list[tuple[Any, dict[str, Any]]] | None,
 ) -> tuple[str, int]:
     values = loaded.values
     refs: set[str] = set()
@@ -331,11 +337,10 @@ def _save_completed(
         nodes = ",".join(f'"{key}":{values.bodies[key]}' for key in sorted(live))
         text = text[:-1] + ',"values":{' + nodes + "}}"
     if loaded.bodies or values.stored:
-        drop = _TASK_TABLE.delete().where(_TASK_TABLE.c.instance_id == instance_id)
         if later is not None:
-            later.append(drop)
+            later.append((_DROP_TASKS, {"b_id": instance_id}))
         else:
-            session.connection().execute(drop)
+            session.connection().execute(_DROP_TASKS, {"b_id": instance_id})
     dropped = len(loaded.bodies) + len(values.stored)
     loaded.bodies.clear()
     loaded.marks.clear()
@@ -349,13 +354,8 @@ def load(
     session: Session, instance_id: int, skeleton_text: str, blueprint: Blueprint
 ) -> tuple[BpmnWorkflow, LoadedState]:
     """Rebuild the workflow from its skeleton and task rows, on fresh specs from its version's blueprint."""
-    rows = session.execute(
-        select(
-            InstanceTaskState.task_id, InstanceTaskState.scope, InstanceTaskState.seq, InstanceTaskState.body
-        )
-        .where(InstanceTaskState.instance_id == instance_id)
-        .order_by(InstanceTaskState.seq)
-    ).all()
+    session.flush()  # as the ORM's autoflush would before a query
+    rows = session.connection().execute(_TASK_ROWS, {"b_id": instance_id}).all()
     loaded = LoadedState(skeleton=skeleton_text)
     values = loaded.values
     shared = _SharedValues()
