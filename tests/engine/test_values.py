@@ -39,6 +39,13 @@ def _as_run_left_it(engine: Engine, instance_id: int) -> Any:
     return runs[0].wf
 
 
+def _complete_next(engine: Engine, instance_id: int, verdict: str) -> None:
+    """Complete the instance's first open review task with ``verdict``."""
+    with engine.transaction() as session:
+        task = engine.tasks(session, instance_id=instance_id)[0]
+        engine.complete(session, task.id, {"verdict": verdict})
+
+
 def _reloaded(db_url: str, registry: ServiceRegistry, instance_id: int) -> Any:
     """The workflow as a new process loads it from the database."""
     fresh = make_engine(db_url, registry, replay=False)
@@ -58,9 +65,7 @@ def test_a_data_heavy_multi_instance_reloads_with_the_same_data_at_every_step(
     with engine.transaction() as session:
         inst = engine.start(session, "mi_data_review", {"count": 5})
     for i in range(5):
-        with engine.transaction() as session:
-            task = engine.tasks(session, instance_id=inst.id)[0]
-            engine.complete(session, task.id, {"verdict": f"fine {i}"})
+        _complete_next(engine, inst.id, f"fine {i}")
         if i < 4:  # still waiting: its state is rows of tasks and of values
             assert _snapshot(_reloaded(db_url, registry, inst.id)) == _snapshot(
                 _as_run_left_it(engine, inst.id)
@@ -109,9 +114,7 @@ def test_a_waiting_instance_keeps_each_large_value_once(engine: Engine, deploy: 
     with engine.transaction() as session:
         inst = engine.start(session, "mi_data_review", {"count": 30})
     for _ in range(3):
-        with engine.transaction() as session:
-            task = engine.tasks(session, instance_id=inst.id)[0]
-            engine.complete(session, task.id, {"verdict": "fine"})
+        _complete_next(engine, inst.id, "fine")
     with engine.transaction() as session:
         rows = session.execute(
             select(InstanceTaskState.scope, InstanceTaskState.body).where(
@@ -136,9 +139,7 @@ def test_state_saved_in_format_2_still_loads(engine: Engine, deploy: Any) -> Non
     with engine.transaction() as session:  # the projections were made for the fresh instance
         runner.execute(engine.runtime, session, inst.id, lambda run: None)
     for i in range(1, 4):
-        with engine.transaction() as session:
-            task = engine.tasks(session, instance_id=inst.id)[0]
-            engine.complete(session, task.id, {"verdict": f"fine {i}"})
+        _complete_next(engine, inst.id, f"fine {i}")
     with engine.transaction() as session:
         detail = engine.show(session, inst.id)
     assert detail.status == "completed" and detail.data["checked"] == 4
@@ -164,9 +165,7 @@ def test_a_load_gives_each_task_its_own_copy_of_a_shared_value(
     with engine.transaction() as session:
         inst = engine.start(session, "mi_data_review", {"count": 4})
     for i in range(2):
-        with engine.transaction() as session:
-            task = engine.tasks(session, instance_id=inst.id)[0]
-            engine.complete(session, task.id, {"verdict": f"fine {i}"})
+        _complete_next(engine, inst.id, f"fine {i}")
     wf = _reloaded(db_url, registry, inst.id)
     roots = [sp.task_tree for sp in wf.subprocesses.values()]  # each subprocess's data in full
     holders = [t for t in roots if isinstance(t.data.get("items"), list)]
