@@ -102,7 +102,9 @@ class ProcessVersion(Base):
 
 
 _READY = text("status = 'ready'")
-_OPEN_WITH_KEY = text("business_key IS NOT NULL AND status NOT IN ('completed', 'cancelled')")
+# An open case with a business key: the condition of the unique index below, and of the engine's check
+# before a start (``queries.open_with_key``), so that the two cannot disagree.
+OPEN_WITH_KEY = text("business_key IS NOT NULL AND status NOT IN ('completed', 'cancelled')")
 
 
 class ProcessInstance(Base):
@@ -119,8 +121,8 @@ class ProcessInstance(Base):
             "process_key",
             "business_key",
             unique=True,
-            sqlite_where=_OPEN_WITH_KEY,
-            postgresql_where=_OPEN_WITH_KEY,
+            sqlite_where=OPEN_WITH_KEY,
+            postgresql_where=OPEN_WITH_KEY,
         ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)

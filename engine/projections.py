@@ -239,7 +239,8 @@ def sync(
     """Bring user_task, wake_up (timers) and message_subscription in line with the workflow.
 
     ``fresh``: the instance was created in this run, so nothing is stored for it yet. ``later``: where to
-    put the statement that closes the stays that ended, for the caller to execute with the save.
+    put the statement (with its parameters) that closes the stays that ended, for the caller to execute
+    with the save.
     """
     timers = {t.task_id: t for t in waiting_timers(wf)}
     ready = {str(t.id): t for t in all_tasks(wf) if t.state == TaskState.READY and t.task_spec.manual}
@@ -394,7 +395,7 @@ _CLOSE_STAYS: dict[tuple[str, bool], Any] = {}
 
 def _close_stays(session: Session, but_some: bool) -> Any:
     """The statement that closes an instance's open stays (all, or all but the tasks ``b_stay_waits``),
-    built once per database dialect."""
+    built once per database dialect and shape."""
     key = (session.get_bind().dialect.name, but_some)
     found = _CLOSE_STAYS.get(key)
     if found is None:

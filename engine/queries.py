@@ -7,11 +7,12 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, text, union_all
+from sqlalchemy import bindparam, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from . import runner
 from .models import (
+    OPEN_WITH_KEY,
     ElementStay,
     InstanceAttribute,
     MessageSubscription,
@@ -107,8 +108,7 @@ _OPEN_WITH_KEY = (
     .where(
         ProcessInstance.__table__.c.process_key == bindparam("process_key"),
         ProcessInstance.__table__.c.business_key == bindparam("business_key"),
-        # the unique index's own condition, as literal SQL: no list of values to expand at every call
-        text("status NOT IN (" + ", ".join(f"'{status}'" for status in runner.ENDED) + ")"),
+        OPEN_WITH_KEY,  # the unique index's own condition (literal SQL: nothing to expand at every call)
     )
     .limit(1)
 )

@@ -158,6 +158,10 @@ def finish(run: Run, loaded: state.LoadedState, expected_version: int | None) ->
     params = {**values, "b_id": inst.id, "b_version": current}
     if history is not None:
         params["b_history"] = history
+    if later:
+        # What the ORM still holds for this instance (a retry's wake-up, a row a migration changed) is
+        # written before the riders delete past it, whatever query would have flushed it before.
+        session.flush()
     connection = session.connection()
     if postgres:
         save = _with_riders(history is not None, [statement for statement, _ in later])

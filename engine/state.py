@@ -77,9 +77,10 @@ class _Shared:
     SpiffWorkflow's restore rebuilds a value object by object in Python, once for every task that holds
     it: in a data-heavy multi-instance that is every task, each with the whole list. Here the library
     restores each value once (each item of a list once, however many versions of the list hold it), and
-    every task gets its own copy of the result by a pickle round trip (C code): the same objects the
-    library's restore would have made, and still no container shared between two tasks. A value pickle
-    cannot take is restored by the library for each task, as before.
+    every task that refers to it gets its own copy of the result by a pickle round trip (C code): the
+    same objects the library's restore would have made, and no container of it shared between two such
+    tasks. A value pickle cannot take is restored by the library for each task, as before; what pickle
+    dumped it loads (the restored types are dicts, lists and plain datetime, date, Decimal values).
     """
 
     __slots__ = ("_items", "_pickled", "_value")

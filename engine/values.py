@@ -14,7 +14,8 @@ per instance under that hash:
   items, so a list one item longer than a stored one costs that one item, not the whole list again.
 
 A node's text is JSON; references resolve to JSON values, which a load restores into fresh objects for
-each task that refers to them (``engine.state``), so no two tasks share a container that the values held.
+each task that refers to them (``engine.state``): no two tasks that refer to a value share a container
+of it (a task rebuilt from its delta shares its parent's, as the library's restore makes it).
 Imports nothing of kmop.
 """
 
