@@ -292,7 +292,12 @@ def test_the_editor_in_english(page: Any, site: Site) -> None:
     # English once the editor has loaded.
     # English whichever state the draft is in (loaded, saved, being saved after the load dirtied it).
     english = re.compile(r"^(No draft yet:|Saved on |Saving…|Changes not saved yet…)")
-    page.locator("#save-status", has_text=english).wait_for()
+    failed = re.compile(r"^(Saving failed|The draft could not be loaded)")
+    page.locator("#save-status", has_text=re.compile(f"{english.pattern}|{failed.pattern}")).wait_for()
+    status = page.inner_text("#save-status")
+    if failed.match(status):  # say what went wrong at once (a CI run waited 60 s for a status not listed)
+        shot(page, "14_editor_english_failed")
+    assert english.match(status), f"the editor in English says: {status!r}"
     page.click(f".djs-shape[data-element-id={TIMER}]")
     page.click("[data-group-id=group-timer] .bio-properties-panel-group-header")
     page.locator("#timer-moment", has_text="2").wait_for()
